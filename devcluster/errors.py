@@ -1,0 +1,60 @@
+"""Errors that reach the user.
+
+Every failure devcluster reports says what failed and what to try next, so
+the CLI can print it without a traceback. Exit codes follow the usual CLI
+convention: 2 for bad input (nothing was touched), 1 for everything else.
+"""
+
+from __future__ import annotations
+
+
+class DevclusterError(Exception):
+    """A failure with a hint: the CLI prints both and exits with ``exit_code``."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+class ConfigError(DevclusterError):
+    """Bad configuration or command-line input; raised before anything is changed."""
+
+    exit_code = 2
+
+
+class CommandError(DevclusterError):
+    """An external command failed or timed out; names the command and keeps its output."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        returncode: int | None,
+        stdout: str,
+        stderr: str,
+        hint: str | None = None,
+        timed_out: bool = False,
+    ) -> None:
+        self.argv = argv
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.timed_out = timed_out
+        shown = " ".join(argv)
+        if timed_out:
+            message = f"command timed out: {shown}"
+        else:
+            message = f"command failed (exit {returncode}): {shown}"
+        tail = (stderr or stdout).strip().splitlines()[-15:]
+        if tail:
+            message += "\n    " + "\n    ".join(tail)
+        super().__init__(message, hint)
+
+
+class StepError(DevclusterError):
+    """A step of `up` failed: says which one and how to resume."""

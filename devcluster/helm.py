@@ -1,0 +1,132 @@
+"""Helm through the runner.
+
+Values always travel in a 0600 file under the state dir that is deleted
+right after the command, never as ``--set`` arguments: argv is visible to
+every user on the machine (ps, /proc) and ends up in CI logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devcluster import runner
+from devcluster.errors import DevclusterError
+from devcluster.state import write_private
+
+HELM_HINT = "install helm 3.12+ (https://helm.sh/docs/intro/install/) and make sure it is on PATH"
+
+
+@dataclass
+class ChartRef:
+    """Where a chart comes from: a local directory, an OCI reference, or a name in a repo."""
+
+    chart: str
+    repo: str = ""
+    version: str = ""
+
+    def args(self) -> list[str]:
+        out = [self.chart]
+        if self.repo:
+            out += ["--repo", self.repo]
+        if self.version:
+            out += ["--version", self.version]
+        return out
+
+
+@dataclass
+class Release:
+    name: str
+    namespace: str
+    chart: ChartRef
+    values: dict[str, Any] = field(default_factory=dict)
+    values_files: list[str] = field(default_factory=list)
+    wait: bool = True
+    timeout: int = 600
+
+    def digest(self) -> str:
+        """What identifies the desired state; equal digests mean `helm upgrade` would be a no-op."""
+        blob = json.dumps(
+            {"chart": [self.chart.chart, self.chart.repo, self.chart.version], "values": self.values,
+             "files": [_file_digest(f) for f in self.values_files], "ns": self.namespace},
+            sort_keys=True, default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _file_digest(path: str) -> str:
+    p = Path(path)
+    return hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else f"missing:{path}"
+
+
+class Helm:
+    def __init__(self, kubeconfig: Path | None, context: str | None, workdir: Path,
+                 binary: str | None = None) -> None:
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.workdir = workdir
+        self.binary = binary or os.environ.get("DEVCLUSTER_HELM") or "helm"
+
+    def _base(self) -> list[str]:
+        argv = [self.binary]
+        if self.kubeconfig:
+            argv += ["--kubeconfig", str(self.kubeconfig)]
+        if self.context:
+            argv += ["--kube-context", self.context]
+        return argv
+
+    def _values_file(self, values: dict[str, Any]) -> Path:
+        fd_path = self.workdir / f".values-{os.getpid()}-{os.urandom(4).hex()}.yaml"
+        return write_private(fd_path, yaml.safe_dump(values, sort_keys=True))
+
+    def upgrade_install(self, rel: Release) -> None:
+        vf = self._values_file(rel.values)
+        try:
+            argv = self._base() + ["upgrade", "--install", rel.name, *rel.chart.args(),
+                                   "--namespace", rel.namespace, "--create-namespace"]
+            for f in rel.values_files:
+                argv += ["--values", f]
+            argv += ["--values", str(vf)]
+            if rel.wait:
+                argv += ["--wait", "--timeout", f"{rel.timeout}s"]
+            runner.run(argv, timeout=rel.timeout + 120,
+                       hint=f"inspect with: helm status {rel.name} -n {rel.namespace}")
+        finally:
+            vf.unlink(missing_ok=True)
+
+    def template(self, rel: Release) -> str:
+        vf = self._values_file(rel.values)
+        try:
+            argv = [self.binary, "template", rel.name, *rel.chart.args(), "--namespace", rel.namespace]
+            for f in rel.values_files:
+                argv += ["--values", f]
+            argv += ["--values", str(vf)]
+            return runner.run(argv, timeout=120).stdout
+        finally:
+            vf.unlink(missing_ok=True)
+
+    def status(self, name: str, namespace: str) -> dict[str, Any] | None:
+        res = runner.run(self._base() + ["status", name, "--namespace", namespace, "--output", "json"],
+                         timeout=60, check=False)
+        if res.returncode != 0:
+            if "not found" in res.stderr:
+                return None
+            raise DevclusterError(f"helm status {name} failed: {res.stderr.strip()}", HELM_HINT)
+        return json.loads(res.stdout)
+
+    def uninstall(self, name: str, namespace: str, timeout: int = 300) -> bool:
+        if self.status(name, namespace) is None:
+            return False
+        runner.run(self._base() + ["uninstall", name, "--namespace", namespace, "--wait",
+                                   "--timeout", f"{timeout}s"], timeout=timeout + 60)
+        return True
+
+    def list_releases(self) -> list[dict[str, Any]]:
+        res = runner.run(self._base() + ["list", "--all-namespaces", "--all", "--output", "json"], timeout=60)
+        return json.loads(res.stdout or "[]")

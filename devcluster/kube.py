@@ -1,0 +1,273 @@
+"""Talking to the Kubernetes API through the official client.
+
+One ``Kube`` per kubeconfig/context. Readiness rules (nodes, Deployments,
+StatefulSets, Jobs) are pure functions of API objects so they can be tested
+without a cluster and shared by the `up` steps, `status` and the E2E suite.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.parse
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+from kubernetes import config as kconfig
+from kubernetes.client.rest import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.stream import stream
+
+from devcluster.errors import DevclusterError
+
+FIELD_MANAGER = "devcluster"
+MANAGED_LABELS = {"app.kubernetes.io/managed-by": "devcluster"}
+DEFAULT_SC_ANNOTATIONS = (
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+)
+
+
+# ---------------------------------------------------------------- pure readiness rules
+
+
+def node_is_ready(node: Any) -> bool:
+    for cond in (node.status.conditions or []) if node.status else []:
+        if cond.type == "Ready":
+            return cond.status == "True"
+    return False
+
+
+def rollout_status(obj: Any) -> tuple[bool, str]:
+    """Deployment/StatefulSet readiness as `kubectl rollout status` judges it."""
+    spec_replicas = obj.spec.replicas if obj.spec.replicas is not None else 1
+    st = obj.status
+    if st is None:
+        return False, "no status yet"
+    observed = st.observed_generation or 0
+    if observed < (obj.metadata.generation or 0):
+        return False, "spec change not yet observed"
+    updated = st.updated_replicas or 0
+    ready = st.ready_replicas or 0
+    available = getattr(st, "available_replicas", None)
+    available = ready if available is None else (available or 0)
+    ok = updated >= spec_replicas and ready >= spec_replicas and available >= spec_replicas
+    return ok, f"{ready}/{spec_replicas} ready, {updated} updated"
+
+
+def job_status(job: Any) -> tuple[bool | None, str]:
+    """(True done, False failed, None running) for a Job."""
+    for cond in (job.status.conditions or []) if job.status else []:
+        if cond.type == "Complete" and cond.status == "True":
+            return True, "complete"
+        if cond.type == "Failed" and cond.status == "True":
+            return False, f"failed: {cond.reason or ''} {cond.message or ''}".strip()
+    return None, f"{(job.status.active or 0) if job.status else 0} active"
+
+
+def default_class_patches(classes: dict[str, dict[str, str]], desired: str) -> dict[str, dict[str, Any]]:
+    """Annotation patches that leave ``desired`` the only default StorageClass.
+
+    ``classes`` maps class name to its annotations. kind ships ``standard`` as
+    a default; two defaults make PVC binding depend on admission order.
+    """
+    patches: dict[str, dict[str, Any]] = {}
+    for name, annotations in classes.items():
+        want = "true" if name == desired else "false"
+        current = {k: annotations.get(k) for k in DEFAULT_SC_ANNOTATIONS}
+        is_default = any(v == "true" for v in current.values())
+        if name == desired and current[DEFAULT_SC_ANNOTATIONS[0]] != "true":
+            patches[name] = {"metadata": {"annotations": {DEFAULT_SC_ANNOTATIONS[0]: want}}}
+        elif name != desired and is_default:
+            patches[name] = {"metadata": {"annotations": dict.fromkeys(
+                [k for k, v in current.items() if v is not None], "false")}}
+    return patches
+
+
+def is_local_server(server: str) -> bool:
+    """True for API servers on loopback or private addresses (laptop clusters, VMs, kind)."""
+    host = urllib.parse.urlparse(server).hostname or ""
+    if host in ("localhost",) or host.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_link_local
+
+
+def kubeconfig_server(kubeconfig: Path | None, context: str | None) -> tuple[str, str]:
+    """(context name, server URL) the kubeconfig selects, for the safety check."""
+    contexts, active = kconfig.list_kube_config_contexts(config_file=str(kubeconfig) if kubeconfig else None)
+    chosen = None
+    for ctx in contexts:
+        if ctx["name"] == (context or active["name"]):
+            chosen = ctx
+    if chosen is None:
+        names = ", ".join(c["name"] for c in contexts)
+        raise DevclusterError(f"context {context!r} not found in the kubeconfig", f"available: {names}")
+    data = yaml.safe_load(Path(kubeconfig).read_text()) if kubeconfig else None
+    if data is None:
+        from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION
+
+        data = yaml.safe_load(Path(KUBE_CONFIG_DEFAULT_LOCATION).expanduser().read_text())
+    cluster_name = chosen["context"]["cluster"]
+    for cl in data.get("clusters", []):
+        if cl["name"] == cluster_name:
+            return chosen["name"], cl["cluster"]["server"]
+    raise DevclusterError(f"cluster {cluster_name!r} of context {chosen['name']!r} is not in the kubeconfig")
+
+
+# ---------------------------------------------------------------- the client
+
+
+class Kube:
+    """Typed and dynamic API clients for one cluster."""
+
+    def __init__(self, kubeconfig: Path | None, context: str | None = None) -> None:
+        self.kubeconfig = kubeconfig
+        self.context = context
+        try:
+            self.api_client = kconfig.new_client_from_config(
+                config_file=str(kubeconfig) if kubeconfig else None, context=context
+            )
+        except (kconfig.ConfigException, OSError) as exc:
+            raise DevclusterError(
+                f"cannot load kubeconfig {kubeconfig or '(default)'}: {exc}",
+                "check --kubeconfig/--context, or run `devcluster up` to create the cluster",
+            ) from exc
+
+    @cached_property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api_client)
+
+    @cached_property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api_client)
+
+    @cached_property
+    def batch(self) -> client.BatchV1Api:
+        return client.BatchV1Api(self.api_client)
+
+    @cached_property
+    def storage(self) -> client.StorageV1Api:
+        return client.StorageV1Api(self.api_client)
+
+    @cached_property
+    def networking(self) -> client.NetworkingV1Api:
+        return client.NetworkingV1Api(self.api_client)
+
+    @cached_property
+    def apiext(self) -> client.ApiextensionsV1Api:
+        return client.ApiextensionsV1Api(self.api_client)
+
+    @cached_property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api_client)
+
+    @cached_property
+    def dynamic(self) -> DynamicClient:
+        return DynamicClient(self.api_client)
+
+    def reachable(self, timeout: float = 5.0) -> tuple[bool, str]:
+        try:
+            info = client.VersionApi(self.api_client).get_code(_request_timeout=timeout)
+            return True, info.git_version
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+    # ----------------------------------------------------------- reads
+
+    def nodes_summary(self) -> tuple[list[str], list[str]]:
+        nodes = self.core.list_node(_request_timeout=15).items
+        ready = [n.metadata.name for n in nodes if node_is_ready(n)]
+        not_ready = [n.metadata.name for n in nodes if not node_is_ready(n)]
+        return ready, not_ready
+
+    def get_or_none(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args, _request_timeout=15)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def workload_status(self, kind: str, namespace: str, name: str) -> tuple[bool, str]:
+        reader = self.apps.read_namespaced_deployment if kind == "Deployment" \
+            else self.apps.read_namespaced_stateful_set
+        obj = self.get_or_none(reader, name, namespace)
+        if obj is None:
+            return False, f"{kind} {namespace}/{name} not found"
+        return rollout_status(obj)
+
+    # ----------------------------------------------------------- writes
+
+    def apply(self, obj: dict[str, Any]) -> Any:
+        """Server-side apply: idempotent, and leaves fields others own alone."""
+        resource = self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        return self.dynamic.server_side_apply(
+            resource, body=obj, namespace=obj.get("metadata", {}).get("namespace"),
+            field_manager=FIELD_MANAGER, force_conflicts=True,
+        )
+
+    def ensure_namespace(self, name: str) -> bool:
+        if self.get_or_none(self.core.read_namespace, name) is not None:
+            return False
+        self.core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=MANAGED_LABELS))
+        )
+        return True
+
+    def upsert_secret(self, namespace: str, name: str, secret_type: str, data: dict[str, str]) -> bool:
+        """Create or replace a Secret from base64 ``data``; returns whether anything changed."""
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=MANAGED_LABELS),
+            type=secret_type, data=data,
+        )
+        current = self.get_or_none(self.core.read_namespaced_secret, name, namespace)
+        if current is None:
+            self.core.create_namespaced_secret(namespace, body)
+            return True
+        if current.type == secret_type and (current.data or {}) == data:
+            return False
+        if current.type != secret_type:  # type is immutable
+            self.core.delete_namespaced_secret(name, namespace)
+            self.core.create_namespaced_secret(namespace, body)
+        else:
+            self.core.replace_namespaced_secret(name, namespace, body)
+        return True
+
+    def exec_in_pod(self, namespace: str, pod: str, command: list[str], container: str | None = None,
+                    timeout: int = 120) -> str:
+        """Run ``command`` in a pod through the exec API and return its stdout."""
+        resp = stream(
+            self.core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
+            container=container, stderr=True, stdin=False, stdout=True, tty=False,
+            _preload_content=False,
+        )
+        resp.run_forever(timeout=timeout)
+        out = resp.read_stdout() if resp.peek_stdout() else ""
+        err = resp.read_stderr() if resp.peek_stderr() else ""
+        code = resp.returncode
+        resp.close()
+        if code not in (0, None):
+            raise DevclusterError(
+                f"`{' '.join(command)}` in pod {namespace}/{pod} exited {code}",
+                (err.strip().splitlines() or [""])[-1] or None,
+            )
+        return out
+
+    def running_pod_for(self, namespace: str, deployment: str) -> str:
+        dep = self.get_or_none(self.apps.read_namespaced_deployment, deployment, namespace)
+        if dep is None:
+            raise DevclusterError(f"Deployment {namespace}/{deployment} not found")
+        selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+        pods = self.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=15).items
+        for pod in pods:
+            if pod.status.phase == "Running" and all(
+                cs.ready for cs in (pod.status.container_statuses or [])
+            ) and not pod.metadata.deletion_timestamp:
+                return pod.metadata.name
+        raise DevclusterError(f"no ready pod of Deployment {namespace}/{deployment}")

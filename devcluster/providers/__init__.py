@@ -1,0 +1,21 @@
+"""Cluster providers: kind (CI), vagrant (4-VM kubeadm on VirtualBox), existing (your kubeconfig)."""
+
+from __future__ import annotations
+
+from devcluster.config import Config
+from devcluster.providers.base import Provider
+from devcluster.state import State
+
+
+def get_provider(cfg: Config, state: State) -> Provider:
+    if cfg.provider == "kind":
+        from devcluster.providers.kind import KindProvider
+
+        return KindProvider(cfg, state)
+    if cfg.provider == "vagrant":
+        from devcluster.providers.vagrant import VagrantProvider
+
+        return VagrantProvider(cfg, state)
+    from devcluster.providers.existing import ExistingProvider
+
+    return ExistingProvider(cfg, state)

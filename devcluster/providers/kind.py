@@ -1,0 +1,146 @@
+"""kind: Kubernetes in Docker, the CI path.
+
+The rendered config publishes the Traefik NodePorts from the control-plane
+container on the host's loopback; the kubeconfig is written to the state dir
+so the user's ~/.kube/config is left alone.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devcluster import runner
+from devcluster.config import KIND_VERSION, Config
+from devcluster.errors import DevclusterError
+from devcluster.providers.base import Provider, Tool, nodes_ready_step
+from devcluster.state import write_private
+from devcluster.steps import Context, Step
+
+KIND_HINT = f"install kind {KIND_VERSION}: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+DOCKER_HINT = "start Docker (or Docker Desktop) and check that `docker info` works for your user"
+
+
+def base_config() -> dict[str, Any]:
+    text = resources.files("devcluster.assets.kind").joinpath("cluster.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def render_config(cfg: Config) -> dict[str, Any]:
+    doc = base_config()
+    doc["name"] = cfg.name
+    mappings = [
+        {"containerPort": port, "hostPort": port, "listenAddress": cfg.kind.listen_address, "protocol": "TCP"}
+        for port in (cfg.node_ports.http, cfg.node_ports.https)
+    ]
+    doc["nodes"] = [
+        {"role": "control-plane", "image": cfg.kind.node_image, "labels": {"ingress-ready": "true"},
+         "extraPortMappings": mappings}
+    ] + [{"role": "worker", "image": cfg.kind.node_image} for _ in range(cfg.kind.workers)]
+    return doc
+
+
+def busy_ports(address: str, ports: list[int]) -> list[int]:
+    """Ports on ``address`` that something already listens on (kind would fail half-way otherwise)."""
+    busy = []
+    for port in ports:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((address, port))
+            except OSError as exc:
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    busy.append(port)
+                else:
+                    raise
+    return busy
+
+
+class KindProvider(Provider):
+    name = "kind"
+
+    @property
+    def config_path(self) -> Path:
+        return self.state.path("kind-config.yaml")
+
+    def context(self) -> str | None:
+        return f"kind-{self.cfg.name}"
+
+    def expected_nodes(self) -> int | None:
+        return 1 + self.cfg.kind.workers
+
+    def cluster_exists(self) -> bool:
+        res = runner.run(["kind", "get", "clusters"], timeout=60, hint=KIND_HINT)
+        return self.cfg.name in res.stdout.split()
+
+    def _preflight(self, ctx: Context) -> None:
+        runner.require("kind", KIND_HINT)
+        runner.require("docker", DOCKER_HINT)
+        runner.run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=60, hint=DOCKER_HINT)
+        if self.cluster_exists():
+            return
+        ports = [self.cfg.node_ports.http, self.cfg.node_ports.https]
+        busy = busy_ports(self.cfg.kind.listen_address, ports)
+        if busy:
+            raise DevclusterError(
+                f"port(s) {', '.join(map(str, busy))} on {self.cfg.kind.listen_address} are already in use; "
+                "kind could not publish the ingress NodePorts",
+                "stop what listens there (`ss -ltnp`), or change node_ports in devcluster.yaml",
+            )
+
+    def _create(self, ctx: Context) -> None:
+        write_private(self.config_path, yaml.safe_dump(render_config(self.cfg), sort_keys=False))
+        timeout = self.cfg.kind.create_timeout
+        runner.run(
+            ["kind", "create", "cluster", "--name", self.cfg.name, "--config", str(self.config_path),
+             "--kubeconfig", str(self.state.kubeconfig), "--wait", f"{timeout}s"],
+            timeout=timeout + 300, hint=f"kind export logs --name {self.cfg.name}; then devcluster down",
+            stream=True,
+        )
+        self.state.kubeconfig.chmod(0o600)
+
+    def _kubeconfig_done(self, ctx: Context) -> bool:
+        return self.state.kubeconfig.is_file() and ctx.kube().reachable()[0]
+
+    def _export_kubeconfig(self, ctx: Context) -> None:
+        res = runner.run(["kind", "get", "kubeconfig", "--name", self.cfg.name], timeout=60, hint=KIND_HINT)
+        write_private(self.state.kubeconfig, res.stdout)
+        ctx.reset_kube()
+
+    def cluster_steps(self) -> list[Step]:
+        workers = self.cfg.kind.workers
+        return [
+            Step("preflight", f"kind and a running Docker; ports {self.cfg.node_ports.http}/"
+                 f"{self.cfg.node_ports.https} free on {self.cfg.kind.listen_address}", self._preflight),
+            Step("create-cluster",
+                 f"kind create cluster {self.cfg.name!r}: 1 control-plane + {workers} worker(s), "
+                 f"image {self.cfg.kind.node_image.split('@')[0]}", self._create,
+                 lambda ctx: self.cluster_exists(), hint=f"kind export logs --name {self.cfg.name}"),
+            Step("kubeconfig", f"write the cluster's kubeconfig to {self.state.kubeconfig} (0600)",
+                 self._export_kubeconfig, self._kubeconfig_done),
+            nodes_ready_step(self),
+        ]
+
+    def down(self, ctx: Context) -> None:
+        runner.require("kind", KIND_HINT)
+        if self.cluster_exists():
+            runner.run(["kind", "delete", "cluster", "--name", self.cfg.name,
+                        "--kubeconfig", str(self.state.kubeconfig)], timeout=300)
+            ctx.console.print(f"deleted kind cluster {self.cfg.name}")
+        else:
+            ctx.console.print(f"kind cluster {self.cfg.name} does not exist")
+        self.state.kubeconfig.unlink(missing_ok=True)
+
+    def tools(self) -> list[Tool]:
+        return [
+            Tool("kind", ("version",), KIND_HINT),
+            Tool("docker", ("version", "--format", "{{.Server.Version}}"), DOCKER_HINT),
+            Tool("helm", ("version", "--short"), "https://helm.sh/docs/intro/install/"),
+            Tool("kubectl", ("version", "--client"), "https://kubernetes.io/docs/tasks/tools/"),
+        ]

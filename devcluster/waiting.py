@@ -1,0 +1,49 @@
+"""Polling with a live progress line and a hard timeout.
+
+Long waits belong to the product, not to tests: every wait here has a
+timeout, says what it is waiting for while it waits, and on timeout reports
+the last thing it saw so the user knows what stalled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.console import Console
+
+from devcluster.errors import DevclusterError
+
+
+def wait_for(
+    what: str,
+    probe: Callable[[], tuple[bool, str]],
+    *,
+    timeout: float,
+    console: Console,
+    interval: float = 2.0,
+    hint: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Call ``probe`` until it reports done; it returns (done, a one-line status)."""
+    start = clock()
+    detail = ""
+    with console.status(f"waiting for {what}") as status:
+        while True:
+            try:
+                done, detail = probe()
+            except DevclusterError:
+                raise
+            except Exception as exc:  # the API may blip while a cluster settles
+                done, detail = False, f"{type(exc).__name__}: {exc}"
+            elapsed = clock() - start
+            if done:
+                return detail
+            if elapsed >= timeout:
+                raise DevclusterError(
+                    f"timed out after {int(elapsed)}s waiting for {what}; last status: {detail}",
+                    hint,
+                )
+            status.update(f"waiting for {what} ({int(elapsed)}s/{int(timeout)}s): {detail}")
+            sleep(interval)
