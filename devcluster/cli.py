@@ -41,8 +41,8 @@ app.add_typer(hosts_app, name="hosts")
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (default ./devcluster.yaml).")]
 ProviderOpt = Annotated[str | None, typer.Option("--provider", "-p",
                                                   help="kind | vagrant | existing (overrides the config).")]
-KubeconfigOpt = Annotated[Path | None, typer.Option("--kubeconfig",
-                                                    help="Kubeconfig of an existing cluster (implies --provider existing).")]
+KubeconfigOpt = Annotated[Path | None, typer.Option(
+    "--kubeconfig", help="Kubeconfig of an existing cluster (implies --provider existing).")]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="Context in --kubeconfig to use.")]
 
 
@@ -292,6 +292,18 @@ def hosts_show(config_file: ConfigOpt = None, hosts_file: HostsFileOpt = None) -
         console.print(f"no devcluster {cfg.name} block in {hf.path}")
     for e in entries:
         print(f"{e.ip}\t{' '.join(e.hostnames)}")
+
+
+@app.command("config")
+def show_config(config_file: ConfigOpt = None, provider: ProviderOpt = None) -> None:
+    """Print the effective configuration (defaults + ./devcluster.yaml + options) as YAML.
+
+    Start a config file from it: devcluster config > devcluster.yaml
+    """
+    import yaml
+
+    cfg = load_config(config_file, provider)
+    print(yaml.safe_dump(config.to_dict(cfg), sort_keys=False), end="")
 
 
 def _version_callback(value: bool) -> None:

@@ -156,7 +156,7 @@ def _default_releases() -> list[ReleaseConfig]:
         ReleaseConfig(
             name="forail",
             git="https://github.com/forail-platform/forail-helm.git",
-            ref="main",
+            ref="v0.3.0",
             namespace="forail",
             kind="forail",
         ),
@@ -299,8 +299,10 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected an integer, got {value!r}")
         return value
     if tp is str:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)  # `kubernetes_version: 1.30` is a float in YAML
+        if isinstance(value, float):
+            return f"{value:.2f}"  # `kubernetes_version: 1.30` reaches us as the float 1.3
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {type(value).__name__}")
         return value

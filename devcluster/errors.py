@@ -46,10 +46,7 @@ class CommandError(DevclusterError):
         self.stderr = stderr
         self.timed_out = timed_out
         shown = " ".join(argv)
-        if timed_out:
-            message = f"command timed out: {shown}"
-        else:
-            message = f"command failed (exit {returncode}): {shown}"
+        message = f"command timed out: {shown}" if timed_out else f"command failed (exit {returncode}): {shown}"
         tail = (stderr or stdout).strip().splitlines()[-15:]
         if tail:
             message += "\n    " + "\n    ".join(tail)

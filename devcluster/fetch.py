@@ -37,7 +37,7 @@ def fetch(source: str, cache_dir: Path, sha256: str = "", timeout: float = 60) -
             data = cached.read_bytes()
         else:
             try:
-                with urllib.request.urlopen(source, timeout=timeout) as resp:  # noqa: S310 (pinned URL)
+                with urllib.request.urlopen(source, timeout=timeout) as resp:
                     data = resp.read()
             except (urllib.error.URLError, TimeoutError, OSError) as exc:
                 raise DevclusterError(

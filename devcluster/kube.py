@@ -74,9 +74,9 @@ def default_class_patches(classes: dict[str, dict[str, str]], desired: str) -> d
     a default; two defaults make PVC binding depend on admission order.
     """
     patches: dict[str, dict[str, Any]] = {}
-    for name, annotations in classes.items():
+    for name, annots in classes.items():
         want = "true" if name == desired else "false"
-        current = {k: annotations.get(k) for k in DEFAULT_SC_ANNOTATIONS}
+        current = {k: annots.get(k) for k in DEFAULT_SC_ANNOTATIONS}
         is_default = any(v == "true" for v in current.values())
         if name == desired and current[DEFAULT_SC_ANNOTATIONS[0]] != "true":
             patches[name] = {"metadata": {"annotations": {DEFAULT_SC_ANNOTATIONS[0]: want}}}
@@ -86,16 +86,26 @@ def default_class_patches(classes: dict[str, dict[str, str]], desired: str) -> d
     return patches
 
 
+LOCAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "::1/128", "fc00::/7",
+    "fe80::/10",
+))
+
+
 def is_local_server(server: str) -> bool:
-    """True for API servers on loopback or private addresses (laptop clusters, VMs, kind)."""
+    """True for API servers on loopback or RFC 1918/4193 addresses (laptop clusters, VMs, kind).
+
+    Not ``ipaddress.is_private``: that also counts documentation and other
+    special ranges that can be real, remote clusters.
+    """
     host = urllib.parse.urlparse(server).hostname or ""
-    if host in ("localhost",) or host.endswith(".localhost"):
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         return False
-    return ip.is_loopback or ip.is_private or ip.is_link_local
+    return any(ip in net for net in LOCAL_NETWORKS if net.version == ip.version)
 
 
 def kubeconfig_server(kubeconfig: Path | None, context: str | None) -> tuple[str, str]:

@@ -209,7 +209,7 @@ def _coredns_done(ctx: Context) -> bool:
 
 
 def _coredns_apply(ctx: Context) -> None:
-    cm, corefile = _corefile(ctx)
+    _, corefile = _corefile(ctx)
     new = corefile_with_rewrite(corefile, ctx.config.hostname, traefik_service_fqdn(ctx.config))
     ctx.kube().core.patch_namespaced_config_map("coredns", "kube-system", {"data": {"Corefile": new}})
 

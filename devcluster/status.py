@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from devcluster import prereqs
-from devcluster.kube import default_class_patches
+from devcluster.kube import DEFAULT_SC_ANNOTATIONS, default_class_patches
 from devcluster.steps import Context
 
 
@@ -46,8 +46,7 @@ def gather(ctx: Context) -> dict[str, Any]:
                                                 prereqs.LOCAL_PATH_DEPLOYMENT)
     classes = {sc.metadata.name: dict(sc.metadata.annotations or {})
                for sc in kube.storage.list_storage_class(_request_timeout=15).items}
-    defaults = [n for n, a in classes.items() if "true" in (
-        a.get("storageclass.kubernetes.io/is-default-class"), a.get("storageclass.beta.kubernetes.io/is-default-class"))]
+    defaults = [n for n, a in classes.items() if "true" in (a.get(k) for k in DEFAULT_SC_ANNOTATIONS)]
     checks["default-storageclass"] = (not default_class_patches(classes, prereqs.LOCAL_PATH_CLASS),
                                       ", ".join(defaults) or "none")
     ns_ok = kube.get_or_none(kube.core.read_namespace, cfg.namespace) is not None

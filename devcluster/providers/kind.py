@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import errno
 import socket
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from devcluster import runner
+from devcluster.assets import asset_dir
 from devcluster.config import KIND_VERSION, Config
 from devcluster.errors import DevclusterError
 from devcluster.providers.base import Provider, Tool, nodes_ready_step
@@ -27,7 +27,7 @@ DOCKER_HINT = "start Docker (or Docker Desktop) and check that `docker info` wor
 
 
 def base_config() -> dict[str, Any]:
-    text = resources.files("devcluster.assets.kind").joinpath("cluster.yaml").read_text()
+    text = (asset_dir("kind") / "cluster.yaml").read_text()
     return yaml.safe_load(text)
 
 

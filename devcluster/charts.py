@@ -1,0 +1,50 @@
+"""Resolving a release's chart source to something `helm` can install.
+
+Local paths and OCI/repo references go to helm as they are; git sources are
+cloned once per ref into the state cache (a pinned ref makes the install
+reproducible; a local path makes it work offline).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from devcluster import runner
+from devcluster.config import ReleaseConfig
+from devcluster.errors import DevclusterError
+from devcluster.helm import ChartRef
+
+GIT_HINT = "check the git URL/ref, or clone it yourself and set `chart:` to the local path"
+
+
+def resolve(rel: ReleaseConfig, cache: Path, offline_ok: bool = False) -> ChartRef:
+    if rel.git:
+        checkout = clone(rel.git, rel.ref, cache)
+        path = checkout / rel.subdir if rel.subdir else checkout
+        if not (path / "Chart.yaml").is_file():
+            raise DevclusterError(f"{rel.git}@{rel.ref}: no Chart.yaml in {rel.subdir or 'the repository root'}",
+                                  "set `subdir:` to the chart's directory")
+        return ChartRef(str(path))
+    if rel.chart.startswith("oci://") or rel.repo:
+        return ChartRef(rel.chart, rel.repo, rel.version)
+    path = Path(rel.chart).expanduser()
+    if not (path / "Chart.yaml").is_file() and not path.suffix == ".tgz":
+        raise DevclusterError(f"release {rel.name}: {rel.chart} is not a chart directory or .tgz")
+    return ChartRef(str(path.resolve()), "", rel.version)
+
+
+def clone(url: str, ref: str, cache: Path) -> Path:
+    key = hashlib.sha256(f"{url}@{ref}".encode()).hexdigest()[:16]
+    dest = cache / "charts" / key
+    if (dest / ".git").is_dir():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    argv = ["git", "clone", "--quiet", "--depth", "1"]
+    if ref:
+        argv += ["--branch", ref]
+    tmp = dest.with_suffix(".tmp")
+    runner.run(["rm", "-rf", str(tmp)], timeout=60)
+    runner.run([*argv, url, str(tmp)], timeout=600, hint=GIT_HINT)
+    tmp.rename(dest)
+    return dest

