@@ -114,7 +114,7 @@ def test_kind_wait_exiting_zero_with_a_worker_not_ready_is_caught(tmp_path, kind
     fake_api.add_node("devcluster-worker")
     fake_api.add_node("devcluster-worker2", ready=False)
     ctx = make_ctx(kind_cfg(tmp_path))
-    with pytest.raises(StepError, match="nodes-ready.*not ready: devcluster-worker2"):
+    with pytest.raises(StepError, match=r"nodes-ready.*not ready: devcluster-worker2"):
         execute(ctx.provider.cluster_steps(), ctx)
 
 
