@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from devcluster.errors import CommandError, DevclusterError
@@ -52,12 +53,13 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     hint: str | None = None,
-    stream: bool = False,
+    echo: Callable[[str], None] | None = None,
 ) -> Result:
     """Run ``argv`` and return its output; raise CommandError on failure when ``check``.
 
-    ``stream`` lets long commands (vagrant up, kind create) show their output
-    live; the output is then not captured, so errors carry only the exit code.
+    ``echo`` receives each output line as it arrives (stderr merged into
+    stdout), so long commands (vagrant up, kind create) show progress while
+    their output is still captured for the error message.
     """
     args = [str(a) for a in argv]
     if not args:
@@ -66,11 +68,13 @@ def run(
     if env is not None:
         full_env = dict(os.environ)
         full_env.update(env)
+    if echo is not None:
+        return _run_echoing(args, timeout, check, input_text, full_env, cwd, hint, echo)
     try:
         proc = subprocess.run(
             args,
             input=input_text,
-            capture_output=not stream,
+            capture_output=True,
             text=True,
             timeout=timeout,
             env=full_env,
@@ -87,3 +91,48 @@ def run(
     if check and proc.returncode != 0:
         raise CommandError(args, proc.returncode, result.stdout, result.stderr, hint=hint)
     return result
+
+
+def _run_echoing(args: list[str], timeout: float, check: bool, input_text: str | None,
+                 env: dict[str, str] | None, cwd: str | None, hint: str | None,
+                 echo: Callable[[str], None]) -> Result:
+    try:
+        proc = subprocess.Popen(args, stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd)
+    except FileNotFoundError as exc:
+        raise DevclusterError(f"`{args[0]}` was not found", hint or f"install {args[0]} and retry") from exc
+    lines: list[str] = []
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            echo(line.rstrip("\n"))
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    if input_text is not None and proc.stdin is not None:
+        proc.stdin.write(input_text)
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.wait()
+        reader.join(5)
+        raise CommandError(args, None, "".join(lines), "", hint=hint, timed_out=True) from exc
+    reader.join(5)
+    result = Result(args, proc.returncode, "".join(lines), "")
+    if check and proc.returncode != 0:
+        raise CommandError(args, proc.returncode, result.stdout, "", hint=hint)
+    return result
+
+
+def interactive(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> int:
+    """A command the user drives (a shell on a node): inherited terminal, no capture, no timeout."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    try:
+        return subprocess.call([str(a) for a in argv], env=full_env, cwd=cwd)
+    except FileNotFoundError as exc:
+        raise DevclusterError(f"`{argv[0]}` was not found") from exc

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from devcluster.config import Config
@@ -45,6 +46,10 @@ class Context:
 
             self._kube = Kube(self.provider.kubeconfig(), self.provider.context())
         return self._kube
+
+    def echo(self, line: str) -> None:
+        """One line of a long command's output, shown dimmed under the step."""
+        self.console.print(f"  [dim]{escape(line)}[/dim]", highlight=False)
 
     def reset_kube(self) -> None:
         self._kube = None

@@ -101,7 +101,7 @@ class KindProvider(Provider):
             ["kind", "create", "cluster", "--name", self.cfg.name, "--config", str(self.config_path),
              "--kubeconfig", str(self.state.kubeconfig), "--wait", f"{timeout}s"],
             timeout=timeout + 300, hint=f"kind export logs --name {self.cfg.name}; then devcluster down",
-            stream=True,
+            echo=ctx.echo,
         )
         self.state.kubeconfig.chmod(0o600)
 

@@ -1,0 +1,76 @@
+"""Node commands: `ssh`, `snapshot save|restore`, `check nodes`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from devcluster.cli import ConfigOpt, app, console, load_config, make_context
+from devcluster.errors import ConfigError
+
+snapshot_app = typer.Typer(help="Save or restore a snapshot of every VM (vagrant provider).", no_args_is_help=True)
+check_app = typer.Typer(help="Checks of the running cluster.", no_args_is_help=True)
+app.add_typer(snapshot_app, name="snapshot")
+app.add_typer(check_app, name="check")
+
+
+def _vagrant_ctx(config_file: Path | None):  # type: ignore[no-untyped-def]
+    cfg = load_config(config_file, "vagrant")
+    return make_context(cfg)
+
+
+@app.command()
+def ssh(node: Annotated[str, typer.Argument(help="cp1, cp2, w1, ...")], config_file: ConfigOpt = None) -> None:
+    """Open a shell on a VM (vagrant provider).
+
+    Example: devcluster ssh cp1
+    """
+    ctx = _vagrant_ctx(config_file)
+    raise typer.Exit(ctx.provider.ssh_interactive(node))
+
+
+@snapshot_app.command("save")
+def snapshot_save(name: str, config_file: ConfigOpt = None) -> None:
+    """Snapshot every VM as NAME (vagrant snapshot save).
+
+    Example: devcluster snapshot save clean-stack
+    """
+    ctx = _vagrant_ctx(config_file)
+    ctx.provider.snapshot("save", name, ctx)
+    console.print(f"saved snapshot {name} of every VM")
+
+
+@snapshot_app.command("restore")
+def snapshot_restore(name: str, config_file: ConfigOpt = None) -> None:
+    """Reset every VM to snapshot NAME: the fast way back to a known cluster.
+
+    Example: devcluster snapshot restore clean-stack
+    """
+    ctx = _vagrant_ctx(config_file)
+    ctx.provider.snapshot("restore", name, ctx)
+    console.print(f"restored snapshot {name}; run `devcluster status` to see the nodes come back")
+
+
+@check_app.command("nodes", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def check_nodes(
+    ctx_: typer.Context,
+    config_file: ConfigOpt = None,
+    provider: Annotated[str | None, typer.Option("--provider", "-p")] = None,
+    junitxml: Annotated[Path | None, typer.Option("--junitxml", help="Write a JUnit XML report here.")] = None,
+) -> None:
+    """Run the testinfra node checks on every node (SSH for Vagrant VMs, docker for kind nodes).
+
+    Checks containerd/kubelet, swap, br_netfilter, ip_forward, eth1 = InternalIP and Flannel on eth1
+    (Vagrant), the API server port on control planes, and that the hostname resolves on this machine.
+
+    Example: devcluster check nodes --junitxml nodes.xml
+    """
+    from devcluster.nodecheck import run_checks
+
+    cfg = load_config(config_file, provider)
+    if cfg.provider == "existing":
+        raise ConfigError("check nodes needs --provider kind or vagrant (how else to reach the nodes?)")
+    ctx = make_context(cfg)
+    raise typer.Exit(run_checks(ctx, junitxml, [a for a in ctx_.args if a != "--"]))

@@ -1,0 +1,114 @@
+"""Running commands on cluster nodes over SSH with paramiko.
+
+Used to mint join credentials on cp1 and hand them to the other nodes on
+stdin (they never touch a command line or a file on the host), and to read
+the admin kubeconfig. Targets come from `vagrant ssh-config`, parsed with
+paramiko's own ssh_config parser.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from devcluster.errors import DevclusterError
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    alias: str
+    hostname: str
+    port: int
+    user: str
+    key_files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SshResult:
+    exit_status: int
+    stdout: str
+    stderr: str
+
+
+def parse_ssh_config(text: str) -> dict[str, SshTarget]:
+    """Every Host block of an ssh_config text (as `vagrant ssh-config` prints it)."""
+    cfg = paramiko.SSHConfig()
+    cfg.parse(io.StringIO(text))
+    targets = {}
+    for alias in sorted(h for h in cfg.get_hostnames() if h != "*"):
+        entry = cfg.lookup(alias)
+        targets[alias] = SshTarget(
+            alias, entry.get("hostname", alias), int(entry.get("port", 22)), entry.get("user", "root"),
+            tuple(entry.get("identityfile", [])),
+        )
+    return targets
+
+
+class SshSession:
+    """One connection; host keys of throw-away VMs are not pinned (they change on every `up`)."""
+
+    def __init__(self, target: SshTarget, timeout: float = 30) -> None:
+        self.target = target
+        self.client = paramiko.SSHClient()
+        self.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # throw-away VMs: keys change
+        try:
+            self.client.connect(
+                target.hostname, port=target.port, username=target.user,
+                key_filename=list(target.key_files) or None, timeout=timeout, banner_timeout=timeout,
+                auth_timeout=timeout, allow_agent=False, look_for_keys=not target.key_files,
+            )
+        except (TimeoutError, paramiko.SSHException, OSError) as exc:
+            raise DevclusterError(
+                f"cannot SSH to {target.alias} ({target.user}@{target.hostname}:{target.port}): {exc}",
+                "is the VM running? `vagrant status` / `devcluster status`",
+            ) from exc
+
+    def run(self, command: list[str], stdin_data: str | None = None, timeout: float = 600,
+            check: bool = True, sudo: bool = False) -> SshResult:
+        line = shlex.join(command)
+        if sudo and self.target.user != "root":
+            line = "sudo -n " + line
+        stdin, out_ch, err_ch = self.client.exec_command(line, timeout=timeout)
+        if stdin_data is not None:
+            stdin.write(stdin_data)
+        stdin.channel.shutdown_write()
+        out = out_ch.read().decode(errors="replace")
+        err = err_ch.read().decode(errors="replace")
+        status = out_ch.channel.recv_exit_status()
+        if check and status != 0:
+            tail = "\n    ".join((err or out).strip().splitlines()[-15:])
+            detail = f"\n    {tail}" if tail else ""
+            raise DevclusterError(f"on {self.target.alias}: `{line}` exited {status}{detail}")
+        return SshResult(status, out, err)
+
+    def run_script(self, script: Path, args: list[str], env: dict[str, str], stdin_data: str | None = None,
+                   sudo: bool = True, timeout: float = 900) -> SshResult:
+        """Upload a local script (0700, removed afterwards) and run it with ``env`` and ``stdin_data``."""
+        remote = f"/tmp/devcluster-{os.getpid()}-{script.name}"
+        sftp = self.client.open_sftp()
+        try:
+            with sftp.open(remote, "w") as fh:
+                fh.write(script.read_text())
+            sftp.chmod(remote, 0o700)
+        finally:
+            sftp.close()
+        assignments = [f"{k}={v}" for k, v in env.items()]
+        try:
+            return self.run(["env", *assignments, "bash", remote, *args], stdin_data=stdin_data, sudo=sudo,
+                            timeout=timeout)
+        finally:
+            self.run(["rm", "-f", remote], check=False, sudo=sudo)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> SshSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,224 @@
+"""The SSH path against a real OpenSSH sshd running inside network namespaces this test creates.
+
+Each namespace is a stand-in node: a veth pair whose inner end is named
+eth1 (as on the Vagrant VMs), an address that exists only there, and sshd
+listening on it. devcluster's paramiko session, its script upload + stdin
+credential hand-off with the real provisioning/join.sh (kubeadm replaced
+by a recording fake: there is no kubelet here), and a subset of the
+testinfra node checks run against them. Needs root, iproute2 and sshd.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from devcluster.assets import asset_dir
+from devcluster.errors import DevclusterError
+from devcluster.ssh import SshSession, parse_ssh_config
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.netns,
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
+    pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 (`ip`) is not installed"),
+    pytest.mark.skipif(not os.path.exists(SSHD), reason="openssh-server (sshd) is not installed"),
+]
+
+
+@dataclass
+class Node:
+    alias: str
+    netns: str
+    host_if: str
+    address: str
+    sshd: subprocess.Popen[bytes]
+
+
+def sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, timeout=30)
+
+
+def wait_port(address: str, port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{address}:{port} did not open")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Node], Path]]:
+    work = tmp_path_factory.mktemp("netns")
+    os.chmod(work, 0o755)
+    client_key = paramiko.RSAKey.generate(2048)
+    client_key.write_private_key_file(str(work / "id_rsa"))
+    (work / "authorized_keys").write_text(f"ssh-rsa {client_key.get_base64()}\n")
+    host_key = paramiko.RSAKey.generate(2048)
+    host_key.write_private_key_file(str(work / "host_rsa"))
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
+    tag = f"{os.getpid() % 10000}"
+    nodes: list[Node] = []
+    ssh_config = []
+    try:
+        for i in (1, 2):
+            netns, host_if = f"dc{tag}n{i}", f"dc{tag}v{i}"
+            subnet = f"10.213.{(os.getpid() + i) % 250}"
+            address = f"{subnet}.2"
+            sh("ip", "netns", "add", netns)
+            sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth1", "netns", netns)
+            sh("ip", "addr", "add", f"{subnet}.1/24", "dev", host_if)
+            sh("ip", "link", "set", host_if, "up")
+            sh("ip", "-n", netns, "addr", "add", f"{address}/24", "dev", "eth1")
+            sh("ip", "-n", netns, "link", "set", "eth1", "up")
+            sh("ip", "-n", netns, "link", "set", "lo", "up")
+            conf = work / f"sshd_config{i}"
+            conf.write_text(
+                f"ListenAddress {address}\nPort 22\nHostKey {work / 'host_rsa'}\nPidFile {work}/sshd{i}.pid\n"
+                f"AuthorizedKeysFile {work / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+                "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+                "Subsystem sftp internal-sftp\n"
+            )
+            proc = subprocess.Popen(["ip", "netns", "exec", netns, SSHD, "-D", "-e", "-f", str(conf)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            nodes.append(Node(f"node{i}", netns, host_if, address, proc))
+            ssh_config.append(
+                f"Host node{i}\n  HostName {address}\n  Port 22\n  User root\n  IdentityFile {work / 'id_rsa'}\n"
+                "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+            )
+        for node in nodes:
+            wait_port(node.address, 22)
+        cfg_path = work / "ssh_config"
+        cfg_path.write_text("".join(ssh_config))
+        yield nodes, cfg_path
+    finally:
+        for node in nodes:
+            node.sshd.terminate()
+            try:
+                node.sshd.wait(5)
+            except subprocess.TimeoutExpired:
+                node.sshd.kill()
+        for node in nodes:
+            subprocess.run(["ip", "link", "del", node.host_if], capture_output=True, timeout=30)
+            subprocess.run(["ip", "netns", "del", node.netns], capture_output=True, timeout=30)
+
+
+def session(cfg_path: Path, alias: str) -> SshSession:
+    return SshSession(parse_ssh_config(cfg_path.read_text())[alias])
+
+
+def test_session_runs_commands_with_stdin_and_reports_failures(cluster) -> None:  # type: ignore[no-untyped-def]
+    nodes, cfg = cluster
+    with session(cfg, "node1") as s:
+        assert s.run(["cat"], stdin_data="secret-token\n").stdout == "secret-token\n"
+        addr = s.run(["ip", "-4", "-o", "addr", "show", "dev", "eth1"]).stdout
+        assert f"inet {nodes[0].address}/24" in addr
+        with pytest.raises(DevclusterError, match=r"on node1: `sh -c 'exit 3'` exited 3"):
+            s.run(["sh", "-c", "exit 3"])
+
+
+def test_unreachable_node_is_a_clear_error(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, cfg = cluster
+    text = cfg.read_text().replace("Port 22", "Port 2")  # nothing listens on port 2 inside the namespace
+    target = parse_ssh_config(text)["node1"]
+    with pytest.raises(DevclusterError, match="cannot SSH to node1"):
+        SshSession(target, timeout=5)
+
+
+FAKE_KUBEADM = """#!/bin/sh
+# recording stand-in for kubeadm (no kubelet can run here)
+cfg=""
+while [ $# -gt 0 ]; do [ "$1" = "--config" ] && cfg="$2"; shift; done
+{ echo "ARGS:$*"; stat -c '%a' "$cfg"; cat "$cfg"; } > "$RECORD"
+"""
+
+
+def test_join_script_gets_credentials_on_stdin_and_hands_kubeadm_a_private_file(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The real provisioning/join.sh, uploaded and run over SSH as the Vagrant provider does."""
+    nodes, cfg = cluster
+    fakebin = tmp_path / "fakebin"
+    fakebin.mkdir()
+    (fakebin / "kubeadm").write_text(FAKE_KUBEADM)
+    (fakebin / "kubeadm").chmod(0o755)
+    record = tmp_path / "kubeadm-record"
+    stdin = ("ENDPOINT=k8s-api.devcluster:6443\nTOKEN=abcdef.0123456789abcdef\n"
+             "CA_CERT_HASH=sha256:" + "a" * 64 + "\nCERTIFICATE_KEY=" + "b" * 64 + "\n")
+    env = {"NODE_IP": nodes[1].address, "PATH": f"{fakebin}:/usr/sbin:/usr/bin:/sbin:/bin", "RECORD": str(record)}
+    with session(cfg, "node2") as s:
+        s.run_script(asset_dir("provisioning") / "join.sh", ["--control-plane"], env, stdin_data=stdin)
+        leftovers = s.run(["sh", "-c", "ls /tmp/devcluster-*-join.sh 2>/dev/null || true"]).stdout
+    lines = record.read_text().splitlines()
+    assert lines[1] == "600", "kubeadm's JoinConfiguration must be private"
+    body = "\n".join(lines[2:])
+    assert "token: abcdef.0123456789abcdef" in body and "certificateKey: " + "b" * 64 in body
+    assert f"advertiseAddress: {nodes[1].address}" in body and f"node-ip: {nodes[1].address}" in body
+    assert "abcdef.0123456789abcdef" not in lines[0], "credentials must not be on kubeadm's command line"
+    assert leftovers.strip() == "", "the uploaded script is removed"
+
+
+def test_join_script_refuses_missing_credentials(cluster) -> None:  # type: ignore[no-untyped-def]
+    nodes, cfg = cluster
+    with session(cfg, "node2") as s, pytest.raises(DevclusterError, match="exited 2"):
+        s.run_script(asset_dir("provisioning") / "join.sh", [], {"NODE_IP": nodes[1].address}, stdin_data="TOKEN=x\n")
+
+
+def test_node_checks_over_ssh_with_testinfra(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """tests/nodes through testinfra's paramiko backend, as `devcluster check nodes` runs it for Vagrant.
+
+    node1 is set up right (ip_forward on, something on 6443, InternalIP on eth1);
+    node2 is not (ip_forward off, the API's InternalIP is not its eth1 address):
+    the checks must pass on node1 and fail on node2.
+    """
+    nodes, cfg = cluster
+    sh("ip", "netns", "exec", nodes[0].netns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    sh("ip", "netns", "exec", nodes[1].netns, "sysctl", "-qw", "net.ipv4.ip_forward=0")
+    listener = subprocess.Popen(
+        ["ip", "netns", "exec", nodes[0].netns, sys.executable, "-c",
+         "import socket,time;s=socket.socket();s.bind(('0.0.0.0',6443));s.listen();time.sleep(120)"])
+    try:
+        wait_port(nodes[0].address, 6443)
+        specs = {
+            "node1": {"name": "node1", "role": "control-plane", "internal_ip": nodes[0].address,
+                      "provider": "vagrant", "check_eth1": True},
+            "node2": {"name": "node2", "role": "worker", "internal_ip": "10.213.250.99",
+                      "provider": "vagrant", "check_eth1": True},
+        }
+        junit = tmp_path / "nodes.xml"
+        env = dict(os.environ, DEVCLUSTER_NODES=json.dumps(specs))
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", str(REPO / "tests" / "nodes"), "-p", "no:cacheprovider", "-q",
+             "--hosts=paramiko://node1,paramiko://node2", f"--ssh-config={cfg}", f"--junitxml={junit}",
+             "-k", "ip_forward or internal_ip or api_server or swap"],
+            capture_output=True, text=True, timeout=120, env=env, cwd=str(tmp_path))
+    finally:
+        listener.kill()
+        listener.wait()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    outcome = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        state = "failed" if case.find("failure") is not None else "skipped" if case.find("skipped") is not None \
+            else "passed"
+        outcome[case.get("name")] = state
+    assert outcome["test_ip_forward_is_on[paramiko://node1]"] == "passed"
+    assert outcome["test_ip_forward_is_on[paramiko://node2]"] == "failed"
+    assert outcome["test_internal_ip_is_the_eth1_address[paramiko://node1]"] == "passed"
+    assert outcome["test_internal_ip_is_the_eth1_address[paramiko://node2]"] == "failed"
+    assert outcome["test_api_server_listens_on_control_planes[paramiko://node1]"] == "passed"
+    assert outcome["test_api_server_listens_on_control_planes[paramiko://node2]"] == "skipped"

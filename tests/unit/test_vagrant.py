@@ -1,0 +1,344 @@
+"""The Vagrant provider: Vagrantfile, provisioning scripts, and the python-vagrant flow.
+
+Real tools where this machine has them: Debian's `vagrant validate`, `shellcheck`, and Ruby loading
+the Vagrantfile. VirtualBox cannot run here, so the flow is tested at the process boundary: a fake
+`vagrant` executable records its arguments (python-vagrant really parses its output), and SSH to the
+VMs is an in-process stand-in (the real SSH path is tested against sshd in test_ssh_netns.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rich.console import Console
+from typer.testing import CliRunner
+
+from devcluster import config
+from devcluster.assets import asset_dir
+from devcluster.cli import app
+from devcluster.errors import DevclusterError, StepError
+from devcluster.providers import vagrant as vp
+from devcluster.ssh import SshResult
+from devcluster.state import State
+from devcluster.steps import Context, execute
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures"
+SCRIPTS = sorted((REPO / "provisioning").glob("*.sh")) + sorted((REPO / "scripts").glob("*.sh")) + [
+    REPO / ".ci" / "run"]
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_shellcheck_clean(script: Path) -> None:
+    proc = subprocess.run(["shellcheck", "--shell=bash", str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "provisioning").glob("*.sh")), ids=lambda p: p.name)
+def test_provisioning_scripts_are_strict(script: Path) -> None:
+    assert "set -euo pipefail" in script.read_text()
+
+
+def test_flannel_patch_is_exactly_the_references(tmp_path: Path) -> None:
+    text = (REPO / "provisioning" / "control-plane-init.sh").read_text()
+    patch = '[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--iface=eth1"}]'
+    assert f"kubectl -n kube-flannel patch ds kube-flannel-ds --type=json \\\n      -p='{patch}'" in text
+    # applied only when missing, patched only when --iface=eth1 is absent (idempotent)
+    assert "get daemonset kube-flannel-ds" in text and "*'--iface=eth1'*) ;;" in text
+
+
+def settings_file(tmp_path: Path, overrides: dict[str, Any]) -> Path:
+    cfg = config.load(None, overrides)
+    manifest = tmp_path / "kube-flannel.yml"
+    manifest.write_text("kind: List\n")
+    path = tmp_path / "vagrant.json"
+    path.write_text(json.dumps(vp.vagrant_settings(cfg, manifest)))
+    return path
+
+
+SIZES = [
+    {},
+    {"vagrant.control_planes": 3, "vagrant.workers": 1, "vagrant.worker_memory": 2048, "vagrant.worker_cpus": 1,
+     "vagrant.control_plane_memory": 3072},
+]
+
+
+@pytest.mark.skipif(shutil.which("vagrant") is None, reason="vagrant is not installed")
+@pytest.mark.parametrize("overrides", SIZES, ids=["default", "3cp-1w"])
+def test_vagrant_validate(tmp_path: Path, overrides: dict[str, Any]) -> None:
+    env = dict(os.environ, DEVCLUSTER_VAGRANT_CONFIG=str(settings_file(tmp_path, overrides)),
+               VAGRANT_DOTFILE_PATH=str(tmp_path / ".vagrant"), VAGRANT_HOME=str(tmp_path / "vagrant.d"),
+               VAGRANT_CHECKPOINT_DISABLE="1")
+    proc = subprocess.run(["vagrant", "validate"], cwd=asset_dir("vagrant"), env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "validated successfully" in proc.stdout
+
+
+def probe(tmp_path: Path, overrides: dict[str, Any]) -> dict[str, Any]:
+    env = dict(os.environ, DEVCLUSTER_VAGRANT_CONFIG=str(settings_file(tmp_path, overrides)))
+    out = subprocess.run(["ruby", str(FIXTURES / "vagrantfile_probe.rb"), str(asset_dir("vagrant") / "Vagrantfile")],
+                         env=env, capture_output=True, text=True, timeout=60, check=True).stdout
+    return json.loads(out)
+
+
+@pytest.mark.skipif(shutil.which("ruby") is None, reason="ruby (comes with vagrant) is not installed")
+def test_vagrantfile_takes_sizes_and_addresses_from_devcluster_yaml(tmp_path: Path) -> None:
+    vm = probe(tmp_path, SIZES[1])["vm"]
+    assert vm["box"] == "bento/ubuntu-22.04" and vm["box_version"] == "202401.31.0"
+    assert vm["synced_folder()"][0]["kwargs"] == {"disabled": True}
+    machines = {d["args"][0]: d["block"]["vm"] for d in vm["define()"]}
+    assert list(machines) == ["cp1", "cp2", "cp3", "w1"]
+    ips = {name: m["network()"][0]["kwargs"]["ip"] for name, m in machines.items()}
+    assert ips == {"cp1": "192.168.56.11", "cp2": "192.168.56.12", "cp3": "192.168.56.13", "w1": "192.168.56.31"}
+    vbox = {name: m["provider()"][0]["block"] for name, m in machines.items()}
+    assert vbox["cp2"] == {"name": "devcluster-cp2", "memory": 3072, "cpus": 2, "linked_clone": True}
+    assert vbox["w1"]["memory"] == 2048 and vbox["w1"]["cpus"] == 1
+    provisioners = {name: [p["args"][0] for p in m["provision()"]] for name, m in machines.items()}
+    assert provisioners["cp1"] == ["common", "flannel-manifest", "control-plane-init"]
+    assert provisioners["cp2"] == provisioners["w1"] == ["common"]
+    common_env = machines["w1"]["provision()"][0]["kwargs"]["env"]
+    assert common_env["NODE_IP"] == "192.168.56.31" and common_env["CONTROL_PLANE_IP"] == "192.168.56.11"
+    assert common_env["K8S_PACKAGE_VERSION"] == "1.30.14-1.1"
+
+
+def test_vagrantfile_defaults_without_devcluster(tmp_path: Path) -> None:
+    if shutil.which("ruby") is None:
+        pytest.skip("ruby is not installed")
+    out = subprocess.run(["ruby", str(FIXTURES / "vagrantfile_probe.rb"), str(asset_dir("vagrant") / "Vagrantfile")],
+                         env={k: v for k, v in os.environ.items() if k != "DEVCLUSTER_VAGRANT_CONFIG"},
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    machines = [d["args"][0] for d in json.loads(out)["vm"]["define()"]]
+    assert machines == ["cp1", "cp2", "w1", "w2"]
+
+
+# ----------------------------------------------------------------- pure rules
+
+
+@pytest.mark.parametrize("conf,network,ok", [
+    (None, "192.168.56.0/24", True),
+    (None, "192.168.100.0/24", False),
+    ("* 10.0.0.0/8 192.168.0.0/16\n", "192.168.100.0/24", True),
+    ("# only this\n* 10.10.0.0/16\n", "192.168.56.0/24", False),
+])
+def test_virtualbox_host_only_ranges(conf: str | None, network: str, ok: bool) -> None:
+    assert vp.hostonly_allowed(conf, network) is ok
+
+
+def test_memory_reading() -> None:
+    assert vp.available_memory_mib("MemTotal: 100 kB\nMemAvailable:   16384000 kB\n") == 16000
+
+
+def test_admin_kubeconfig_is_rewritten_for_the_host() -> None:
+    admin = yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "kubernetes-admin@kubernetes",
+        "clusters": [{"name": "kubernetes", "cluster": {"server": "https://k8s-api.devcluster:6443",
+                                                        "certificate-authority-data": "Q0E="}}],
+        "contexts": [{"name": "kubernetes-admin@kubernetes",
+                      "context": {"cluster": "kubernetes", "user": "kubernetes-admin"}}],
+        "users": [{"name": "kubernetes-admin", "user": {"client-certificate-data": "Qw==", "client-key-data": "Sw=="}}],
+    })
+    doc = yaml.safe_load(vp.admin_kubeconfig_for_host(admin, "https://192.168.56.11:6443", "devcluster-dev"))
+    assert doc["current-context"] == "devcluster-dev"
+    assert doc["clusters"][0] == {"name": "devcluster-dev", "cluster": {
+        "server": "https://192.168.56.11:6443", "certificate-authority-data": "Q0E="}}
+    assert doc["contexts"][0]["context"] == {"cluster": "devcluster-dev", "user": "devcluster-dev-admin"}
+    assert doc["users"][0]["user"]["client-key-data"] == "Sw=="
+
+
+def test_join_material_parsing() -> None:
+    out = "ENDPOINT=k8s-api.devcluster:6443\nTOKEN=t.x\nCA_CERT_HASH=sha256:ab\nCERTIFICATE_KEY=ck\n"
+    assert vp.parse_join_material(out)["CERTIFICATE_KEY"] == "ck"
+    with pytest.raises(DevclusterError, match="TOKEN"):
+        vp.parse_join_material("ENDPOINT=x\nCA_CERT_HASH=y\n")
+
+
+# ----------------------------------------------------------------- the flow at the process boundary
+
+FAKE_VAGRANT = """
+state_file = os.environ["FAKE_VAGRANT_STATE"]
+running = set(json.load(open(state_file))) if os.path.exists(state_file) else set()
+nodes = json.load(open(os.environ["DEVCLUSTER_VAGRANT_CONFIG"]))["nodes"] \\
+    if os.path.exists(os.environ.get("DEVCLUSTER_VAGRANT_CONFIG", "")) else []
+args = sys.argv[1:]
+if args[0] == "status":
+    for n in nodes:
+        state = "running" if n["name"] in running else "not_created"
+        print(f"1700000000,{n['name']},provider-name,virtualbox")
+        print(f"1700000000,{n['name']},state,{state}")
+elif args[0] == "up":
+    if os.environ.get("FAKE_VAGRANT_FAIL_UP"):
+        print("The IP address configured for the host-only network is not within the allowed ranges.")
+        sys.exit(1)
+    running.add(args[1])
+elif args[0] == "destroy":
+    running.clear()
+elif args[0] == "ssh-config":
+    for n in nodes:
+        if n["name"] in running:
+            print(f"Host {n['name']}\\n  HostName 127.0.0.1\\n  User vagrant\\n  Port 22{n['ip'].split('.')[-1]}\\n"
+                  f"  IdentityFile /tmp/key-{n['name']}\\n")
+json.dump(sorted(running), open(state_file, "w"))
+"""
+
+
+class FakeNodeSession:
+    """Stands in for SSH to a VM: answers like cp1 / a joining node, records what was asked."""
+
+    def __init__(self, node: str, log: Path, fake_api: Any, admin_conf: str, running: Any) -> None:
+        self.node, self.log, self.api, self.admin_conf, self.running = node, log, fake_api, admin_conf, running
+
+    def _record(self, what: str, **extra: Any) -> None:
+        with self.log.open("a") as fh:
+            fh.write(json.dumps({"tool": "ssh", "argv": [self.node, what], **extra}) + "\n")
+
+    def run(self, command: list[str], stdin_data: str | None = None, timeout: float = 600, check: bool = True,
+            sudo: bool = False) -> SshResult:
+        self._record(" ".join(command))
+        if command[:2] == ["test", "-f"]:
+            return SshResult(0 if self.node in self.running() else 1, "", "")
+        if command[0] == "cat":
+            return SshResult(0, self.admin_conf, "")
+        raise AssertionError(f"unexpected command {command}")
+
+    def run_script(self, script: Path, args: list[str], env: dict[str, str], stdin_data: str | None = None,
+                   sudo: bool = True, timeout: float = 900) -> SshResult:
+        self._record(script.name, args=args, env=env, stdin=stdin_data)
+        if script.name == "mint-join.sh":
+            out = "ENDPOINT=k8s-api.devcluster:6443\nTOKEN=abcdef.0123456789abcdef\nCA_CERT_HASH=sha256:00\n"
+            if "--control-plane" in args:
+                out += "CERTIFICATE_KEY=" + "c" * 64 + "\n"
+            return SshResult(0, out, "")
+        if script.name == "join.sh":
+            self.api.add_node(self.node, role="control-plane" if "--control-plane" in args else "worker")
+            return SshResult(0, "", "")
+        raise AssertionError(script.name)
+
+    def __enter__(self) -> FakeNodeSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@pytest.fixture
+def vagrant_env(tmp_path: Path, fake_tools, fake_api, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    fake_tools.add("vagrant", FAKE_VAGRANT)
+    fake_tools.add("VBoxManage", "print('7.0.20r163906')")
+    monkeypatch.setenv("FAKE_VAGRANT_STATE", str(tmp_path / "vagrant-running.json"))
+    monkeypatch.setattr(vp, "NETWORKS_CONF", tmp_path / "no-networks.conf")
+    monkeypatch.setattr(vp, "available_memory_mib", lambda meminfo=None: 64 * 1024)
+    manifest = str(FIXTURES / "local-path-storage.yaml")  # any file: the fake VMs never apply it
+    cfg = config.load(None, {"provider": "vagrant", "vagrant.flannel_manifest": manifest, "timeouts.nodes_ready": 5})
+    state = State(cfg.state_path)
+    state.root.mkdir(parents=True)
+    provider = vp.VagrantProvider(cfg, state)
+    admin = fake_api.write_kubeconfig(tmp_path / "admin.conf", "kubernetes-admin@kubernetes").read_text()
+
+    def running() -> set[str]:
+        p = tmp_path / "vagrant-running.json"
+        return set(json.loads(p.read_text())) if p.exists() else set()
+
+    monkeypatch.setattr(provider, "session",
+                        lambda node: FakeNodeSession(node, fake_tools.log, fake_api, admin, running))
+    monkeypatch.setattr(provider, "server_url", lambda: fake_api.url)  # never reach 192.168.56.x from a test
+    fake_api.add_node("cp1", role="control-plane")  # kubeadm init registers cp1 itself
+    return Context(cfg, state, Console(quiet=True), provider)
+
+
+def test_vagrant_flow_order_arguments_and_idempotency(vagrant_env, fake_tools, fake_api) -> None:  # type: ignore[no-untyped-def]
+    ctx = vagrant_env
+    execute(ctx.provider.cluster_steps(), ctx)
+    calls = [c for c in fake_tools.calls() if c["tool"] in ("vagrant", "ssh")]
+    ups = [c["argv"][1] for c in calls if c["tool"] == "vagrant" and c["argv"][0] == "up"]
+    assert ups == ["cp1", "cp2", "w1", "w2"], "cp1 first, then the others one by one"
+    seq = [(c["tool"], c["argv"][0] if c["tool"] == "vagrant" else f"{c['argv'][0]}:{c['argv'][1]}") for c in calls]
+    first_join = next(i for i, s in enumerate(seq) if s[1].endswith("join.sh"))
+    assert seq.index(("vagrant", "up")) < first_join
+    assert all(s != ("vagrant", "up") for s in seq[first_join:]), "every VM is up before joining starts"
+    ssh = [c for c in calls if c["tool"] == "ssh"]
+    scripts = [(c["argv"][0], c["argv"][1], c.get("args")) for c in ssh if c["argv"][1].endswith(".sh")]
+    assert scripts == [
+        ("cp1", "mint-join.sh", ["--control-plane"]), ("cp2", "join.sh", ["--control-plane"]),
+        ("cp1", "mint-join.sh", []), ("w1", "join.sh", []),
+        ("cp1", "mint-join.sh", []), ("w2", "join.sh", []),
+    ], "fresh credentials are minted for every join"
+    cp2_join = next(c for c in ssh if c["argv"][:2] == ["cp2", "join.sh"])
+    assert "CERTIFICATE_KEY=" + "c" * 64 in cp2_join["stdin"] and cp2_join["env"] == {"NODE_IP": "192.168.56.12"}
+    w2_join = next(c for c in ssh if c["argv"][:2] == ["w2", "join.sh"])
+    assert "TOKEN=abcdef.0123456789abcdef" in w2_join["stdin"] and "CERTIFICATE_KEY" not in w2_join["stdin"]
+    # every vagrant call carried the generated layout and a dotfile dir in the state dir
+    settings = json.loads(ctx.state.path("vagrant.json").read_text())
+    assert [n["name"] for n in settings["nodes"]] == ["cp1", "cp2", "w1", "w2"]
+    assert ctx.state.kubeconfig.stat().st_mode & 0o777 == 0o600
+    assert yaml.safe_load(ctx.state.kubeconfig.read_text())["current-context"] == "devcluster-devcluster"
+    # second run: nothing is started or joined again
+    before = len(fake_tools.calls())
+    outcomes = execute(ctx.provider.cluster_steps(), ctx)
+    assert [o.status for o in outcomes][1:] == ["done"] * 6
+    new = fake_tools.calls()[before:]
+    assert not [c for c in new if c["tool"] == "vagrant" and c["argv"][0] == "up"]
+    assert not [c for c in new if c["tool"] == "ssh" and c["argv"][1].endswith(".sh")]
+
+
+def test_virtualbox_refusing_the_range_explains_networks_conf(vagrant_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FAKE_VAGRANT_FAIL_UP", "1")
+    with pytest.raises(StepError) as err:
+        execute(vagrant_env.provider.cluster_steps(), vagrant_env)
+    assert "step 'vm-cp1' failed" in err.value.message
+    assert "/etc/vbox/networks.conf" in (err.value.hint or "")
+
+
+def test_preflight_refuses_a_range_virtualbox_will_not_allow(vagrant_env, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    conf = tmp_path / "networks.conf"
+    conf.write_text("* 10.0.0.0/8\n")
+    monkeypatch.setattr(vp, "NETWORKS_CONF", conf)
+    with pytest.raises(StepError, match=re.escape("VirtualBox will refuse the host-only network 192.168.56.0/24")):
+        execute(vagrant_env.provider.cluster_steps(), vagrant_env)
+
+
+def test_preflight_refuses_when_memory_is_short(vagrant_env, monkeypatch, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(vp, "available_memory_mib", lambda meminfo=None: 8192)
+    with pytest.raises(StepError, match="the VMs need 16384 MiB but only 8192 MiB"):
+        execute(vagrant_env.provider.cluster_steps(), vagrant_env)
+    assert not [c for c in fake_tools.calls("vagrant") if c["argv"][0] == "up"]
+
+
+def test_vagrant_or_virtualbox_missing_is_a_clear_error(vagrant_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    (fake_tools.bindir / "VBoxManage").unlink()
+    os.environ["PATH"] = str(fake_tools.bindir)  # restored by monkeypatch in fake_tools
+    with pytest.raises(StepError) as err:
+        execute(vagrant_env.provider.cluster_steps(), vagrant_env)
+    assert "`VBoxManage` was not found" in err.value.message and "VirtualBox" in (err.value.hint or "")
+
+
+def test_down_destroys_and_snapshot_passes_the_name(vagrant_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    ctx = vagrant_env
+    execute(ctx.provider.cluster_steps()[:2], ctx)
+    ctx.provider.snapshot("save", "clean", ctx)
+    ctx.provider.snapshot("restore", "clean", ctx)
+    ctx.provider.down(ctx)
+    argvs = [c["argv"] for c in fake_tools.calls("vagrant")]
+    assert ["snapshot", "save", "clean"] in argvs and ["snapshot", "restore", "clean"] in argvs
+    assert ["destroy", "--force"] in argvs
+
+
+def test_dry_run_shows_the_whole_vagrant_plan_without_calling_vagrant(fake_tools, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    fake_tools.add("vagrant", "sys.exit(5)")
+    monkeypatch.setenv("COLUMNS", "250")
+    result = CliRunner().invoke(app, ["up", "--provider", "vagrant", "--dry-run"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for needle in ("vm-cp1", "--iface=eth1", "join", "kubeadm init", "192.168.56.32 forail.lan", "traefik",
+                   "local-path", "release-forail", "cp2, w1, w2"):
+        assert needle in out, needle
+    assert fake_tools.calls("vagrant") == []
