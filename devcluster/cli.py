@@ -320,18 +320,7 @@ def _root(
     pass
 
 
-def _register_optional_commands() -> None:
-    """Commands of the vagrant and stack modules, registered only if they import."""
-    for module in ("devcluster.cli_vagrant", "devcluster.cli_stack"):
-        try:
-            __import__(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-
-
 def main() -> None:
-    _register_optional_commands()
     try:
         app(standalone_mode=False)
     except DevclusterError as exc:
@@ -354,3 +343,7 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+
+
+# Command groups defined in their own modules register themselves on `app` when imported.
+from devcluster import cli_stack, cli_vagrant  # noqa: E402, F401

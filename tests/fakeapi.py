@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -80,6 +81,9 @@ class FakeApiServer:
         self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # (apiVersion, plural, ns, name)
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content-type)
         self.auto_ready = auto_ready
+        self.resources = list(RESOURCES)
+        # Stand-ins for controllers: called with (resource, object) after every write; may edit the object.
+        self.controllers: list[Callable[[Res, dict[str, Any]], None]] = []
         self.lock = threading.RLock()
         self._rv = itertools.count(1)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -134,7 +138,7 @@ class FakeApiServer:
     # ------------------------------------------------------------ internals
 
     def _by_kind(self, api_version: str, kind: str) -> Res:
-        for r in RESOURCES:
+        for r in self.resources:
             if r.api_version == api_version and r.kind == kind:
                 return r
         raise KeyError(f"{api_version} {kind}")
@@ -161,8 +165,39 @@ class FakeApiServer:
             n = obj.get("spec", {}).get("replicas", 1)
             obj["status"] = {"observedGeneration": meta["generation"], "replicas": n, "readyReplicas": n,
                              "updatedReplicas": n, "availableReplicas": n}
+            self._running_pod(obj, ns)
+        if self.auto_ready and res.kind == "Job":
+            obj["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+        if res.kind == "CustomResourceDefinition":
+            self._register_crd(obj)
+        for controller in self.controllers:
+            controller(res, obj)
         self.objects[key] = obj
         return obj
+
+    def _running_pod(self, owner: dict[str, Any], ns: str) -> None:
+        """What a ReplicaSet controller and a kubelet would eventually produce: one Running, ready pod."""
+        template = owner.get("spec", {}).get("template", {})
+        labels = template.get("metadata", {}).get("labels", {})
+        containers = template.get("spec", {}).get("containers", [])
+        name = f"{owner['metadata']['name']}-fake0"
+        self.objects[("v1", "pods", ns, name)] = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "labels": labels, "uid": str(uuid.uuid4()),
+                         "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"containers": [{"name": c["name"], "image": c.get("image", "x")} for c in containers]},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"name": c["name"], "ready": True, "restartCount": 0, "image": c.get("image", "x"), "imageID": "",
+                 "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}} for c in containers]},
+        }
+
+    def _register_crd(self, crd: dict[str, Any]) -> None:
+        spec = crd["spec"]
+        for version in spec["versions"]:
+            res = Res(spec["group"], version["name"], spec["names"]["plural"], spec["names"]["kind"],
+                      spec.get("scope") == "Namespaced")
+            if res not in self.resources:
+                self.resources.append(res)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -207,7 +242,7 @@ class FakeApiServer:
                 if not rest:
                     return None
                 plural, name = rest[0], (rest[1] if len(rest) > 1 else "")
-                for r in RESOURCES:
+                for r in server.resources:
                     if r.group == group and r.version == version and r.plural == plural:
                         return r, ns, name, query
                 return None, ns, name, query
@@ -221,7 +256,7 @@ class FakeApiServer:
                 elif path == "/api":
                     self._send(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
                 elif path == "/apis":
-                    groups = sorted({(r.group, r.version) for r in RESOURCES if r.group})
+                    groups = sorted({(r.group, r.version) for r in server.resources if r.group})
                     self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
                         {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v}],
                          "preferredVersion": {"groupVersion": f"{g}/{v}", "version": v}} for g, v in groups]})
@@ -230,7 +265,7 @@ class FakeApiServer:
                     self._send(200, {"kind": "APIResourceList", "groupVersion": gv, "resources": [
                         {"name": r.plural, "singularName": r.kind.lower(), "namespaced": r.namespaced,
                          "kind": r.kind, "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}
-                        for r in RESOURCES if r.api_version == gv]})
+                        for r in server.resources if r.api_version == gv]})
                 else:
                     return False
                 return True

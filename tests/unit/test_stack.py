@@ -1,0 +1,342 @@
+"""The stack: generated secrets, chart values (rendered by a real helm), token bootstrap, install flow.
+
+Chart rendering uses the real helm binary (scripts/test-setup.sh puts it in .tools/bin) on test
+charts under tests/fixtures/charts that share forail-helm's values interface. The install flow
+runs against tests/fakeapi.py with a fake `helm` that renders with the real one and applies the
+objects; a loopback HTTP server stands in for Traefik on the NodePort.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from rich.console import Console
+from typer.testing import CliRunner
+
+from devcluster import config, secrets_store, stack
+from devcluster.cli import app
+from devcluster.diagnostics import not_ready_report
+from devcluster.errors import DevclusterError
+from devcluster.helm import ChartRef, Helm, Release
+from devcluster.kube import Kube
+from devcluster.state import State
+from tests.fakeapi import FakeApiServer
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures"
+CHARTS = FIXTURES / "charts"
+HELM = os.environ.get("DEVCLUSTER_HELM") or shutil.which("helm") or str(REPO / ".tools" / "bin" / "helm")
+needs_helm = pytest.mark.skipif(not os.access(HELM, os.X_OK), reason="no helm binary (run scripts/test-setup.sh)")
+
+
+# ----------------------------------------------------------------- secrets and token
+
+
+def test_secrets_are_generated_once_private_and_reused(tmp_path: Path) -> None:
+    state = State(tmp_path / "s")
+    first = secrets_store.load_or_create(state)
+    assert set(first) == set(secrets_store.SECRET_KEYS)
+    assert all(len(v) == 64 and int(v, 16) >= 0 for v in first.values())
+    assert len(set(first.values())) == 4
+    assert (tmp_path / "s" / "secrets.json").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "s").stat().st_mode & 0o777 == 0o700
+    assert secrets_store.load_or_create(state) == first
+
+
+def test_token_from_environment_wins_over_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = State(tmp_path / "s")
+    assert secrets_store.stored_token(state, "DC_TOKEN") is None
+    secrets_store.save_token(state, "stored-token-0123456789")
+    assert (tmp_path / "s" / "operator-token").stat().st_mode & 0o777 == 0o600
+    assert secrets_store.stored_token(state, "DC_TOKEN") == "stored-token-0123456789"
+    monkeypatch.setenv("DC_TOKEN", "env-token-abcdefghijkl")
+    assert secrets_store.stored_token(state, "DC_TOKEN") == "env-token-abcdefghijkl"
+
+
+@pytest.mark.parametrize("output,token", [
+    ("Using default settings\nToken created\nAbCdEf0123456789xyzXYZ\n", "AbCdEf0123456789xyzXYZ"),
+    ("warning: something\r\n\r\nq1w2e3r4t5y6u7i8o9p0\r\n\n", "q1w2e3r4t5y6u7i8o9p0"),
+])
+def test_token_is_the_last_non_empty_line(output: str, token: str) -> None:
+    assert secrets_store.parse_token_output(output) == token
+
+
+@pytest.mark.parametrize("output", ["", "\n\n", "Error: user admin does not exist\n", "short\n"])
+def test_token_output_without_a_token_is_rejected(output: str) -> None:
+    with pytest.raises(ValueError):
+        secrets_store.parse_token_output(output)
+
+
+def test_mint_token_execs_the_reference_command_in_the_running_web_pod(
+        tmp_path: Path, fake_api: FakeApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exec API itself needs a real cluster (tests/e2e); here Kube.exec_in_pod is replaced in-process."""
+    fake_api.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forail"}})
+    fake_api.put({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "forail-web", "namespace": "forail"},
+                  "spec": {"replicas": 1, "selector": {"matchLabels": {"component": "web"}},
+                           "template": {"metadata": {"labels": {"component": "web"}},
+                                        "spec": {"containers": [{"name": "web", "image": "x"}]}}}})
+    kc = fake_api.write_kubeconfig(tmp_path / "kc")
+    calls = []
+
+    def fake_exec(self: Kube, namespace: str, pod: str, command: list[str], container: str | None = None,
+                  timeout: int = 120) -> str:
+        calls.append((namespace, pod, command))
+        return "Created token for admin\nT0k3nT0k3nT0k3nT0k3n\n"
+
+    monkeypatch.setattr(Kube, "exec_in_pod", fake_exec)
+    cfg = config.load(None, {"provider": "existing", "existing.kubeconfig": str(kc)})
+    from devcluster.steps import Context
+    from devcluster.providers.existing import ExistingProvider
+
+    state = State(tmp_path / "st")
+    ctx = Context(cfg, state, Console(quiet=True), ExistingProvider(cfg, state))
+    assert stack.mint_token(ctx) == "T0k3nT0k3nT0k3nT0k3n"
+    assert calls == [("forail", "forail-web-fake0", ["forail-manage", "create_oauth2_token", "--user", "admin"])]
+
+
+# ----------------------------------------------------------------- values, rendered by a real helm
+
+
+def forail_rel(tmp_path: Path, cfg: config.Config, values: dict[str, Any]) -> Release:
+    return Release("forail", "forail", ChartRef(str(CHARTS / "forail-test")), values)
+
+
+@needs_helm
+def test_generated_values_render_as_intended_with_real_helm(tmp_path: Path) -> None:
+    cfg = config.load(None)
+    generated = secrets_store.load_or_create(State(tmp_path / "st"))
+    values = stack.deep_merge(stack.forail_values(cfg, generated), {"images": {"backend": {"tag": "2026.11.0"}}})
+    helm = Helm(None, None, tmp_path, binary=HELM)
+    docs = [d for d in yaml.safe_load_all(helm.template(forail_rel(tmp_path, cfg, values))) if d]
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    secret = by_kind[("Secret", "forail-secrets")]["data"]
+    assert base64.b64decode(secret["postgres-password"]).decode() == generated["postgresPassword"]
+    assert base64.b64decode(secret["admin-password"]).decode() == generated["forailAdminPassword"]
+    assert base64.b64decode(secret["admin-user"]).decode() == "admin"
+    ingress = by_kind[("Ingress", "forail")]["spec"]
+    assert ingress["ingressClassName"] == "traefik"
+    assert ingress["tls"] == [{"hosts": ["forail.lan"], "secretName": "forail-tls"}]
+    paths = {p["path"]: (p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"])
+             for p in ingress["rules"][0]["http"]["paths"]}
+    assert paths["/websocket"] == ("forail-web", 8015) and paths["/static/forail"] == ("forail-frontend", 80)
+    assert ("Job", "forail-init-1") in by_kind
+    web = by_kind[("Deployment", "forail-web")]["spec"]["template"]["spec"]["containers"][0]
+    assert web["image"].endswith(":2026.11.0"), "user values override generated ones"
+
+
+@needs_helm
+def test_lint_passes_with_generated_values_and_render_fails_without(tmp_path: Path) -> None:
+    from devcluster import runner
+
+    cfg = config.load(None)
+    values = stack.forail_values(cfg, secrets_store.load_or_create(State(tmp_path / "st")))
+    vf = tmp_path / "v.yaml"
+    vf.write_text(yaml.safe_dump(values))
+    lint = runner.run([HELM, "lint", "--strict", str(CHARTS / "forail-test"), "--values", str(vf)], check=False)
+    assert lint.ok and "Fail:" not in lint.stdout, lint.stdout
+    bare = runner.run([HELM, "template", "forail", str(CHARTS / "forail-test")], check=False)
+    assert not bare.ok and "required" in bare.stderr, "the test chart must refuse missing secrets"
+
+
+@needs_helm
+def test_operator_values_render_with_real_helm(tmp_path: Path) -> None:
+    cfg = config.load(None)
+    rel = Release("forail-operator", "forail-operator", ChartRef(str(CHARTS / "forail-operator-test")),
+                  stack.operator_values(cfg, "tok-0123456789abcdef"))
+    docs = [d for d in yaml.safe_load_all(Helm(None, None, tmp_path, binary=HELM).template(rel)) if d]
+    env = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "FORAIL_URL", "value": "http://forail-web.forail.svc.cluster.local:8013"} in env
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    assert base64.b64decode(secret["data"]["token"]).decode() == "tok-0123456789abcdef"
+
+
+# ----------------------------------------------------------------- the install flow
+
+
+class Traefik(BaseHTTPRequestHandler):
+    """Stand-in for Traefik on the HTTP NodePort: routes forail.lan/api/v2/ping/ like the Ingress would."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        ok = self.headers.get("Host") == "forail.lan" and self.path == "/api/v2/ping/"
+        body = json.dumps({"version": "test", "ha": False}).encode() if ok else b"404 page not found"
+        self.send_response(200 if ok else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def node_port_server() -> ThreadingHTTPServer:
+    for port in range(31900, 32700):
+        try:
+            server = ThreadingHTTPServer(("127.0.0.1", port), Traefik)
+        except OSError:
+            continue
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+    raise RuntimeError("no free NodePort-range port on loopback")
+
+
+@pytest.fixture
+def stack_env(tmp_path: Path, fake_api: FakeApiServer, fake_tools, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    if not os.access(HELM, os.X_OK):
+        pytest.skip("no helm binary (run scripts/test-setup.sh)")
+    from tests.unit.test_prereqs_api import kind_like_cluster
+
+    kind_like_cluster(fake_api)
+    # play the operator: reconcile Inventories by giving them a Forail id
+    fake_api.controllers.append(
+        lambda res, obj: obj.setdefault("status", {}).update(forailId=7) if res.kind == "Inventory" else None)
+    monkeypatch.setenv("FAKE_HELM_STATE", str(tmp_path / "helm-state.json"))
+    monkeypatch.setenv("REAL_HELM", HELM)
+    monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "")
+    fake_tools.add("helm", (FIXTURES / "fake_helm.py").read_text())
+    server = node_port_server()
+    kubeconfig = fake_api.write_kubeconfig(tmp_path / "kubeconfig", "kind-test")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("")
+    cfg = tmp_path / "devcluster.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "name": "test", "node_ports": {"http": server.server_address[1], "https": 30443},
+        "hosts": {"file": str(hosts)},
+        "addons": {"local_path": {"manifest": str(FIXTURES / "local-path-storage.yaml")}},
+        "stack": {"releases": [
+            {"name": "forail", "chart": str(CHARTS / "forail-test"), "namespace": "forail", "kind": "forail",
+             "timeout": 20},
+            {"name": "forail-operator", "chart": str(CHARTS / "forail-operator-test"),
+             "namespace": "forail-operator", "kind": "forail-operator", "timeout": 20},
+        ]},
+    }))
+    yield kubeconfig, cfg
+    server.shutdown()
+    server.server_close()
+
+
+def cli(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+def test_up_installs_the_stack_then_does_nothing_and_keeps_secrets(
+        stack_env, fake_api: FakeApiServer, fake_tools, monkeypatch: pytest.MonkeyPatch) -> None:
+    kubeconfig, cfg = stack_env
+    monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "env-token-0123456789abcdef")  # exec needs a real cluster
+    first = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert first.exit_code == 0, first.output + repr(first.exception)
+    state = config.load(cfg).state_path
+    generated = json.loads((state / "secrets.json").read_text())
+
+    upgrades = [c["argv"] for c in fake_tools.calls("helm") if "upgrade" in c["argv"]]
+    assert [a[a.index("--install") + 1] for a in upgrades] == ["traefik", "forail", "forail-operator"]
+    every_argv = " ".join(" ".join(c["argv"]) for c in fake_tools.calls())
+    for secret in [*generated.values(), "env-token-0123456789abcdef"]:
+        assert secret not in every_argv, "a secret reached a command line"
+        assert secret not in first.output, "a secret was printed"
+
+    helm_state = json.loads((kubeconfig.parent / "helm-state.json").read_text())
+    assert helm_state["forail/forail"]["values"]["secrets"] == generated
+    assert helm_state["forail-operator/forail-operator"]["values"]["forail"] == {
+        "token": "env-token-0123456789abcdef", "url": "http://forail-web.forail.svc.cluster.local:8013"}
+    assert fake_api.get("batch/v1", "jobs", "forail-init-1", "forail")
+    assert "ping http://forail.lan:" in first.output and "HTTP 200" in first.output
+    assert "1 CRD(s) in forail-platform.io: Inventory" in first.output
+    assert fake_api.get("forail-platform.io/v1alpha1", "inventories", "devcluster-smoke", "forail")
+
+    second = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert second.exit_code == 0, second.output
+    assert len([c for c in fake_tools.calls("helm") if "upgrade" in c["argv"]]) == 3, "no release re-installed"
+    assert json.loads((state / "secrets.json").read_text()) == generated
+
+    status = cli("stack", "status", "--config", str(cfg), "--kubeconfig", str(kubeconfig), "-o", "json")
+    rows = json.loads(status.output)
+    assert status.exit_code == 0
+    assert [(r["release"], r["status"], r["ready"]) for r in rows] == [
+        ("forail", "deployed", True), ("forail-operator", "deployed", True)]
+
+
+def test_logs_collect_writes_a_tarball_without_secrets(stack_env, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    kubeconfig, cfg = stack_env
+    monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "env-token-0123456789abcdef")
+    assert cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig)).exit_code == 0
+    out = tmp_path / "artifacts"
+    result = cli("logs", "--config", str(cfg), "--kubeconfig", str(kubeconfig), "--collect", str(out))
+    assert result.exit_code == 0, result.output
+    tarballs = list(out.glob("devcluster-logs-*.tar.gz"))
+    assert len(tarballs) == 1
+    with tarfile.open(tarballs[0]) as tar:
+        names = tar.getnames()
+        texts = {n: tar.extractfile(n).read().decode() for n in names if tar.getmember(n).isfile()}  # type: ignore[union-attr]
+    assert any(n.endswith("forail/pods.yaml") for n in names)
+    assert any(n.endswith("forail/events.txt") for n in names)
+    assert any("forail-web-fake0.web.log" in n for n in names)
+    assert any(n.endswith("helm-status-forail-forail.json") for n in names)
+    assert any(n.endswith("nodes.yaml") for n in names)
+    generated = json.loads((config.load(cfg).state_path / "secrets.json").read_text())
+    for name, text in texts.items():
+        for secret in generated.values():
+            assert secret not in text, f"{name} leaks a generated secret"
+
+
+def test_init_job_failure_is_reported_with_its_name(stack_env, fake_api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    kubeconfig, cfg = stack_env
+
+    def fail_jobs(res: Any, obj: dict[str, Any]) -> None:
+        if res.kind == "Job":
+            obj["status"] = {"failed": 1, "conditions": [
+                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "too many"}]}
+
+    fake_api.controllers.append(fail_jobs)
+    result = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    err = result.exception
+    assert isinstance(err, DevclusterError)
+    assert "step 'ready-forail' failed" in err.message and "Job forail/forail-init-1 failed: BackoffLimitExceeded" \
+        in err.message
+    assert "kubectl -n forail logs job/forail-init-1" in (err.hint or "")
+
+
+def test_not_ready_report_names_pods_states_and_events(fake_api: FakeApiServer, tmp_path: Path) -> None:
+    fake_api.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forail"}})
+    fake_api.put({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "forail-web-1", "namespace": "forail"},
+                  "spec": {"containers": [{"name": "web", "image": "x"}]},
+                  "status": {"phase": "Running", "containerStatuses": [
+                      {"name": "web", "ready": False, "restartCount": 5, "image": "x", "imageID": "",
+                       "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}}}]}})
+    fake_api.put({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "forail-init-1-abc", "namespace": "forail"},
+                  "spec": {"containers": [{"name": "init", "image": "x"}]}, "status": {"phase": "Succeeded"}})
+    fake_api.put({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1", "namespace": "forail"},
+                  "involvedObject": {"kind": "Pod", "name": "forail-web-1"}, "type": "Warning",
+                  "reason": "BackOff", "message": "Back-off restarting failed container web",
+                  "lastTimestamp": "2026-01-01T00:00:00Z"})
+    report = not_ready_report(Kube(fake_api.write_kubeconfig(tmp_path / "kc")), "forail")
+    assert "pod forail/forail-web-1: Running" in report
+    assert "web: waiting: CrashLoopBackOff back-off 5m0s" in report
+    assert "event Warning BackOff: Back-off restarting failed container web" in report
+    assert "forail-init-1-abc" not in report
+
+
+def test_deep_merge_keeps_generated_keys_and_lets_user_values_win() -> None:
+    merged = stack.deep_merge({"secrets": {"a": "1", "b": "2"}, "ingress": {"host": "forail.lan"}},
+                              {"secrets": {"b": "user"}, "extra": [1]})
+    assert merged == {"secrets": {"a": "1", "b": "user"}, "ingress": {"host": "forail.lan"}, "extra": [1]}
+
+
+def test_secrets_command_prints_only_when_asked(tmp_path: Path) -> None:
+    result = cli("secrets")
+    assert result.exit_code != 0 and "no secrets generated yet" in str(result.exception)
+    state = State(config.load(None).state_path)
+    generated = secrets_store.load_or_create(state)
+    shown = cli("secrets", "-o", "json")
+    assert json.loads(shown.output)["postgresPassword"] == generated["postgresPassword"]
+    _ = client
