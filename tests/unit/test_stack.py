@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -82,7 +81,8 @@ def test_mint_token_execs_the_reference_command_in_the_running_web_pod(
         tmp_path: Path, fake_api: FakeApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """The exec API itself needs a real cluster (tests/e2e); here Kube.exec_in_pod is replaced in-process."""
     fake_api.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "forail"}})
-    fake_api.put({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "forail-web", "namespace": "forail"},
+    fake_api.put({"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": "forail-web", "namespace": "forail"},
                   "spec": {"replicas": 1, "selector": {"matchLabels": {"component": "web"}},
                            "template": {"metadata": {"labels": {"component": "web"}},
                                         "spec": {"containers": [{"name": "web", "image": "x"}]}}}})
@@ -96,8 +96,8 @@ def test_mint_token_execs_the_reference_command_in_the_running_web_pod(
 
     monkeypatch.setattr(Kube, "exec_in_pod", fake_exec)
     cfg = config.load(None, {"provider": "existing", "existing.kubeconfig": str(kc)})
-    from devcluster.steps import Context
     from devcluster.providers.existing import ExistingProvider
+    from devcluster.steps import Context
 
     state = State(tmp_path / "st")
     ctx = Context(cfg, state, Console(quiet=True), ExistingProvider(cfg, state))
@@ -339,4 +339,3 @@ def test_secrets_command_prints_only_when_asked(tmp_path: Path) -> None:
     generated = secrets_store.load_or_create(state)
     shown = cli("secrets", "-o", "json")
     assert json.loads(shown.output)["postgresPassword"] == generated["postgresPassword"]
-    _ = client
