@@ -222,17 +222,36 @@ def doctor(config_file: ConfigOpt = None, provider: ProviderOpt = None) -> None:
 
 
 @app.command("kubeconfig")
-def kubeconfig_cmd(config_file: ConfigOpt = None, provider: ProviderOpt = None) -> None:
-    """Print the path of the cluster's kubeconfig.
+def kubeconfig_cmd(
+    config_file: ConfigOpt = None,
+    provider: ProviderOpt = None,
+    merge: Annotated[bool, typer.Option("--merge", help="Merge the context into ~/.kube/config (backup kept).")]
+    = False,
+    use: Annotated[bool, typer.Option("--use", help="With --merge: also make it the current context.")] = False,
+    into: Annotated[Path, typer.Option("--into", help="Kubeconfig to merge into.")] = Path("~/.kube/config"),
+) -> None:
+    """Print the path of the cluster's kubeconfig, or merge its context into yours.
 
-    Example: export KUBECONFIG=$(devcluster kubeconfig)
+    Examples:
+
+      export KUBECONFIG=$(devcluster kubeconfig)
+
+      devcluster kubeconfig --merge --use      # then: kubectl get nodes
     """
+    from devcluster.kubeconfigs import merge_into
+
     cfg = load_config(config_file, provider)
     ctx = make_context(cfg, dry_run=True)
     kc = ctx.provider.kubeconfig()
     if kc is None or not kc.exists():
         raise DevclusterError(f"no kubeconfig at {kc}", "run `devcluster up` first")
-    print(kc)
+    if not merge:
+        print(kc)
+        return
+    dest = into.expanduser()
+    backup = merge_into(kc, dest, use_context=use)
+    console.print(f"merged {ctx.provider.context() or 'the context'} into {dest}"
+                  + (f" (backup: {backup})" if backup else ""))
 
 
 HostsFileOpt = Annotated[Path | None, typer.Option("--hosts-file", help="File to edit (default /etc/hosts).")]

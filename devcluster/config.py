@@ -55,6 +55,8 @@ class KindConfig:
 class VagrantConfig:
     box: str = "bento/ubuntu-22.04"
     box_version: str = "202401.31.0"
+    # A mirror or local .box file for air-gapped hosts (Vagrant's config.vm.box_url); empty: Vagrant Cloud.
+    box_url: str = ""
     control_planes: int = 2
     workers: int = 2
     network_prefix: str = "192.168.56"
@@ -87,6 +89,8 @@ class TraefikConfig:
     version: str = TRAEFIK_CHART_VERSION
     namespace: str = "traefik"
     release: str = "traefik"
+    # Extra chart values on top of devcluster's (e.g. image.registry for a mirror).
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from devcluster import runner
 from devcluster.config import Config
 from devcluster.errors import DevclusterError
 from devcluster.hosts import MDNS_WARNING, mdns_hijacks
-from devcluster.providers.base import Provider
+from devcluster.providers.base import Provider, Tool
 
 
 @dataclass
@@ -19,9 +19,9 @@ class Finding:
     fix: str = ""
 
 
-def check_tools(provider: Provider) -> list[Finding]:
+def check_tools(tools: list[Tool]) -> list[Finding]:
     findings = []
-    for tool in provider.tools():
+    for tool in tools:
         path = runner.which(tool.name)
         if path is None:
             findings.append(Finding(tool.name, False, "not found on PATH", tool.fix))
@@ -51,7 +51,10 @@ def check_host(cfg: Config) -> list[Finding]:
 
 
 def run_doctor(cfg: Config, provider: Provider) -> list[Finding]:
-    findings = check_tools(provider) + check_host(cfg)
+    tools = provider.tools()
+    if cfg.stack.enabled and any(r.git for r in cfg.stack.releases):
+        tools.append(Tool("git", ("--version",), "install git: the stack's charts are cloned from git"))
+    findings = check_tools(tools) + check_host(cfg)
     extra = getattr(provider, "doctor_checks", None)
     if extra is not None:
         findings += extra()

@@ -7,6 +7,7 @@ every user on the machine (ps, /proc) and ends up in CI logs.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -58,6 +59,17 @@ class Release:
             sort_keys=True, default=str,
         )
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` on top of ``base``, recursively for mappings: user values win over generated ones."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def _file_digest(path: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from devcluster import fetch, hosts, tls
 from devcluster.config import Config
 from devcluster.errors import DevclusterError
-from devcluster.helm import ChartRef, Helm, Release
+from devcluster.helm import ChartRef, Helm, Release, deep_merge
 from devcluster.steps import Context, Step
 from devcluster.waiting import wait_for
 
@@ -46,7 +46,7 @@ def traefik_release(cfg: Config) -> Release:
     t = cfg.addons.traefik
     return Release(
         name=t.release, namespace=t.namespace,
-        chart=ChartRef(t.chart, t.repo, t.version), values=traefik_values(cfg),
+        chart=ChartRef(t.chart, t.repo, t.version), values=deep_merge(traefik_values(cfg), t.values),
         wait=True, timeout=cfg.timeouts.helm,
     )
 

@@ -8,7 +8,6 @@ through the ingress and the CRDs.
 
 from __future__ import annotations
 
-import copy
 import http.client
 from typing import Any
 
@@ -16,20 +15,10 @@ from devcluster import charts, secrets_store
 from devcluster.config import Config, ReleaseConfig
 from devcluster.diagnostics import not_ready_report
 from devcluster.errors import DevclusterError
-from devcluster.helm import Release
+from devcluster.helm import Release, deep_merge
 from devcluster.prereqs import helm_release_done, helm_release_install
 from devcluster.steps import Context, Step
 from devcluster.waiting import wait_for
-
-
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def forail_values(cfg: Config, generated: dict[str, str]) -> dict[str, Any]:

@@ -85,6 +85,7 @@ def vagrant_settings(cfg: Config, flannel_manifest: Path) -> dict[str, Any]:
     return {
         "box": v.box,
         "box_version": v.box_version,
+        "box_url": v.box_url,
         "kubernetes_package_version": v.kubernetes_package_version,
         "kubernetes_apt_repo": v.kubernetes_apt_repo,
         "control_plane_endpoint": CONTROL_PLANE_ENDPOINT,

@@ -27,7 +27,7 @@ from devcluster import config, secrets_store, stack
 from devcluster.cli import app
 from devcluster.diagnostics import not_ready_report
 from devcluster.errors import DevclusterError
-from devcluster.helm import ChartRef, Helm, Release
+from devcluster.helm import ChartRef, Helm, Release, deep_merge
 from devcluster.kube import Kube
 from devcluster.state import State
 from tests.fakeapi import FakeApiServer
@@ -116,7 +116,7 @@ def forail_rel(tmp_path: Path, cfg: config.Config, values: dict[str, Any]) -> Re
 def test_generated_values_render_as_intended_with_real_helm(tmp_path: Path) -> None:
     cfg = config.load(None)
     generated = secrets_store.load_or_create(State(tmp_path / "st"))
-    values = stack.deep_merge(stack.forail_values(cfg, generated), {"images": {"backend": {"tag": "2026.11.0"}}})
+    values = deep_merge(stack.forail_values(cfg, generated), {"images": {"backend": {"tag": "2026.11.0"}}})
     helm = Helm(None, None, tmp_path, binary=HELM)
     docs = [d for d in yaml.safe_load_all(helm.template(forail_rel(tmp_path, cfg, values))) if d]
     by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
@@ -327,7 +327,7 @@ def test_not_ready_report_names_pods_states_and_events(fake_api: FakeApiServer, 
 
 
 def test_deep_merge_keeps_generated_keys_and_lets_user_values_win() -> None:
-    merged = stack.deep_merge({"secrets": {"a": "1", "b": "2"}, "ingress": {"host": "forail.lan"}},
+    merged = deep_merge({"secrets": {"a": "1", "b": "2"}, "ingress": {"host": "forail.lan"}},
                               {"secrets": {"b": "user"}, "extra": [1]})
     assert merged == {"secrets": {"a": "1", "b": "user"}, "ingress": {"host": "forail.lan"}, "extra": [1]}
 
