@@ -317,7 +317,7 @@ def hosts_show(config_file: ConfigOpt = None, hosts_file: HostsFileOpt = None) -
 def show_config(config_file: ConfigOpt = None, provider: ProviderOpt = None) -> None:
     """Print the effective configuration (defaults + ./devcluster.yaml + options) as YAML.
 
-    Start a config file from it: devcluster config > devcluster.yaml
+    Example (start a config file): devcluster config > devcluster.yaml
     """
     import yaml
 
