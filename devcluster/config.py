@@ -137,6 +137,17 @@ class TimeoutsConfig:
 
 
 @dataclass
+class PostInstallConfig:
+    """A command run once per cluster in a running pod of ``deployment`` after the release is ready."""
+
+    name: str = ""
+    deployment: str = ""
+    command: list[str] = field(default_factory=list)
+    container: str = ""
+    timeout: int = 300
+
+
+@dataclass
 class ReleaseConfig:
     name: str = ""
     # Local path, ``oci://...``, a chart name in ``repo``, or a git URL (with ``ref``/``subdir``).
@@ -153,6 +164,7 @@ class ReleaseConfig:
     timeout: int = 900
     # Which generated secrets/token and which cluster-derived values to inject.
     kind: Literal["forail", "forail-operator", "plain"] = "plain"
+    post_install: list[PostInstallConfig] = field(default_factory=list)
 
 
 def _default_releases() -> list[ReleaseConfig]:
@@ -399,6 +411,12 @@ def _validate(cfg: Config) -> None:
             fail(f"stack.releases[{i}].git", "give either chart or git, not both")
         if not rel.namespace:
             rel.namespace = cfg.namespace
+        for j, action in enumerate(rel.post_install):
+            key = f"stack.releases[{i}].post_install[{j}]"
+            if not _NAME_RE.match(action.name):
+                fail(f"{key}.name", f"{action.name!r} must be a short lowercase name")
+            if not action.deployment or not action.command:
+                fail(key, "deployment and command are required")
     if len(set(names)) != len(names):
         fail("stack.releases", "release names must be unique")
 

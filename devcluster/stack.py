@@ -12,11 +12,12 @@ import http.client
 from typing import Any
 
 from devcluster import charts, secrets_store
-from devcluster.config import Config, ReleaseConfig
+from devcluster.config import Config, PostInstallConfig, ReleaseConfig
 from devcluster.diagnostics import not_ready_report
 from devcluster.errors import DevclusterError
 from devcluster.helm import Release, deep_merge
 from devcluster.prereqs import helm_release_done, helm_release_install
+from devcluster.state import write_private
 from devcluster.steps import Context, Step
 from devcluster.waiting import wait_for
 
@@ -244,6 +245,33 @@ def verify(ctx: Context) -> None:
         ctx.console.print(f"  sample Inventory reconciled: {detail}")
 
 
+# ----------------------------------------------------------------- post-install actions
+
+POST_INSTALL_FILE = "post-install.json"
+
+
+def post_install_step(rel: ReleaseConfig, action: PostInstallConfig) -> Step:
+    """Exec ``action.command`` in a ready pod of the deployment once; its output is kept (0600), not printed."""
+    key = f"{rel.namespace}/{rel.name}/{action.name}"
+
+    def done(ctx: Context) -> bool:
+        return key in ctx.state.read_json(POST_INSTALL_FILE)
+
+    def act(ctx: Context) -> None:
+        kube = ctx.kube()
+        pod = kube.running_pod_for(rel.namespace, action.deployment)
+        output = kube.exec_in_pod(rel.namespace, pod, action.command, container=action.container or None,
+                                  timeout=action.timeout)
+        records = ctx.state.read_json(POST_INSTALL_FILE)
+        records[key] = {"pod": pod, "command": action.command}
+        ctx.state.write_json(POST_INSTALL_FILE, records)
+        write_private(ctx.state.path(f"post-install-{rel.name}-{action.name}.log"), output)
+
+    return Step(f"post-{rel.name}-{action.name}",
+                f"once: `{' '.join(action.command)}` in deploy/{action.deployment} ({rel.namespace})", act, done,
+                hint=f"kubectl -n {rel.namespace} logs deploy/{action.deployment}")
+
+
 # ----------------------------------------------------------------- steps
 
 
@@ -262,6 +290,7 @@ def release_steps(cfg: Config, rel: ReleaseConfig) -> list[Step]:
                       f"wait for {rel.name}'s Jobs of this revision and all workloads in {rel.namespace}",
                       lambda ctx: wait_release(ctx, rel),
                       lambda ctx: release_workloads_probe(ctx, rel)[0]))
+    steps += [post_install_step(rel, action) for action in rel.post_install]
     return steps
 
 

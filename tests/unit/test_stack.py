@@ -339,3 +339,35 @@ def test_secrets_command_prints_only_when_asked(tmp_path: Path) -> None:
     generated = secrets_store.load_or_create(state)
     shown = cli("secrets", "-o", "json")
     assert json.loads(shown.output)["postgresPassword"] == generated["postgresPassword"]
+
+
+def test_post_install_action_runs_once_and_keeps_its_output_private(
+        stack_env, fake_api: FakeApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exec API needs a real cluster; Kube.exec_in_pod is replaced in-process, the rest is the real flow."""
+    kubeconfig, cfg = stack_env
+    monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "env-token-0123456789abcdef")
+    doc = yaml.safe_load(cfg.read_text())
+    doc["stack"]["releases"][0]["post_install"] = [
+        {"name": "seed", "deployment": "forail-web", "command": ["forail-manage", "loaddata", "demo"]}]
+    cfg.write_text(yaml.safe_dump(doc))
+    calls = []
+
+    def fake_exec(self: Kube, namespace: str, pod: str, command: list[str], container: str | None = None,
+                  timeout: int = 120) -> str:
+        calls.append((namespace, pod, command))
+        return "Installed 12 object(s)\n"
+
+    monkeypatch.setattr(Kube, "exec_in_pod", fake_exec)
+    for _ in range(2):
+        result = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+        assert result.exit_code == 0, result.output
+    assert calls == [("forail", "forail-web-fake0", ["forail-manage", "loaddata", "demo"])]
+    log = config.load(cfg).state_path / "post-install-forail-seed.log"
+    assert log.read_text() == "Installed 12 object(s)\n" and log.stat().st_mode & 0o777 == 0o600
+
+
+def test_post_install_needs_deployment_and_command(write_config) -> None:  # type: ignore[no-untyped-def]
+    path = write_config("stack:\n  releases:\n    - name: x\n      chart: ./c\n      post_install:\n"
+                        "        - name: seed\n")
+    with pytest.raises(DevclusterError, match=r"stack.releases\[0\].post_install\[0\]: deployment and command"):
+        config.load(path)
