@@ -79,6 +79,8 @@ class VagrantConfig:
 class ExistingConfig:
     kubeconfig: str = ""
     context: str = ""
+    # Where the cluster's NodePorts are reachable from this machine (hosts entry, ingress checks).
+    ingress_ip: str = "127.0.0.1"
 
 
 @dataclass
@@ -239,7 +241,7 @@ class Config:
             return self.vagrant.ingress_ip or vagrant_nodes(self.vagrant)[-1].ip
         if self.provider == "kind":
             return self.kind.listen_address
-        return "127.0.0.1"
+        return self.existing.ingress_ip
 
 
 @dataclass(frozen=True)
@@ -364,10 +366,12 @@ def _validate(cfg: Config) -> None:
         fail("kind.workers", f"{cfg.kind.workers} is outside 0-10")
     if "@sha256:" not in cfg.kind.node_image:
         fail("kind.node_image", "must be pinned by tag and digest (name:tag@sha256:...)")
-    try:
-        ipaddress.ip_address(cfg.kind.listen_address)
-    except ValueError:
-        fail("kind.listen_address", f"{cfg.kind.listen_address!r} is not an IP address")
+    for key, value in (("kind.listen_address", cfg.kind.listen_address),
+                       ("existing.ingress_ip", cfg.existing.ingress_ip)):
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            fail(key, f"{value!r} is not an IP address")
     v = cfg.vagrant
     if not 1 <= v.control_planes <= 3:
         fail("vagrant.control_planes", f"{v.control_planes} is outside 1-3",
