@@ -29,7 +29,7 @@ KIND_NODE_IMAGE = (
 KIND_VERSION = "v0.29.0"
 LOCAL_PATH_VERSION = "v0.0.30"
 TRAEFIK_CHART_VERSION = "34.4.1"
-FLANNEL_VERSION = "v0.26.7"
+FLANNEL_VERSION = "v0.26.3"
 
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 _HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
