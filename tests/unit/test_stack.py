@@ -371,3 +371,53 @@ def test_post_install_needs_deployment_and_command(write_config) -> None:  # typ
                         "        - name: seed\n")
     with pytest.raises(DevclusterError, match=r"stack.releases\[0\].post_install\[0\]: deployment and command"):
         config.load(path)
+
+
+def run_e2e_suite(kubeconfig: Path, cfg: Path, tmp_path: Path) -> dict[str, str]:
+    """The packaged E2E suite, as `devcluster e2e` would run it, against the fake API; outcome per test."""
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+
+    from devcluster.cli_stack import e2e_env
+
+    conf = config.load(cfg, {"provider": "existing", "existing.kubeconfig": str(kubeconfig)})
+    env = dict(os.environ, **e2e_env(kubeconfig, None, conf), DEVCLUSTER_E2E_REQUIRE_CLUSTER="1")
+    junit = tmp_path / "e2e.xml"
+    subprocess.run([sys.executable, "-m", "pytest", str(REPO / "tests" / "e2e"), "-p", "no:cacheprovider", "-q",
+                    f"--junitxml={junit}"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    outcome = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        failed = case.find("failure") is not None or case.find("error") is not None
+        outcome[case.get("name") or ""] = "failed" if failed else \
+            "skipped" if case.find("skipped") is not None else "passed"
+    return outcome
+
+
+STACK_CHECKS = [
+    "test_every_pod_is_running_or_completed", "test_init_job_of_the_current_revision_completed",
+    "test_ingress_routes_each_path_to_the_right_service", "test_ingress_uses_traefik_and_the_tls_secret",
+    "test_ping_through_the_ingress", "test_frontend_paths_answer_through_the_ingress[/]",
+    "test_operator_crds_present", "test_sample_inventory_is_reconciled",
+]
+
+
+def test_e2e_suite_fails_on_a_cluster_without_the_stack(stack_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Not vacuous: against a bare cluster the stack checks fail (they do not skip or pass)."""
+    kubeconfig, cfg = stack_env
+    outcome = run_e2e_suite(kubeconfig, cfg, tmp_path)
+    assert outcome["test_all_nodes_ready"] == "passed"
+    for name in STACK_CHECKS:
+        assert outcome[name] == "failed", (name, outcome[name])
+
+
+def test_e2e_suite_passes_its_stack_checks_after_up(stack_env, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The E2E suite's API usage checked against the fake API after a full `devcluster up` (fake helm renders the
+    test charts; a loopback server plays Traefik). PVC and Traefik-Service checks need a real cluster."""
+    kubeconfig, cfg = stack_env
+    monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "env-token-0123456789abcdef")
+    assert cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig)).exit_code == 0
+    outcome = run_e2e_suite(kubeconfig, cfg, tmp_path)
+    for name in [*STACK_CHECKS, "test_all_nodes_ready", "test_local_path_is_the_only_default_storage_class",
+                 "test_namespace_and_tls_secret_for_the_hostname"]:
+        assert outcome[name] == "passed", (name, outcome)
