@@ -42,6 +42,20 @@ needs_helm = pytest.mark.skipif(not os.access(HELM, os.X_OK), reason="no helm bi
 # ----------------------------------------------------------------- secrets and token
 
 
+def record_exec(monkeypatch: pytest.MonkeyPatch, output: str) -> list[tuple[str, str, list[str]]]:
+    """Replace Kube.exec_in_pod in-process (the exec API needs a real cluster) and record its calls."""
+    calls: list[tuple[str, str, list[str]]] = []
+
+    def fake_exec(self: Kube, namespace: str, pod: str, command: list[str], container: str | None = None,
+                  timeout: int = 120) -> str:
+        calls.append((namespace, pod, command))
+        return output
+
+    monkeypatch.setattr(Kube, "exec_in_pod", fake_exec)
+    return calls
+
+
+
 def test_secrets_are_generated_once_private_and_reused(tmp_path: Path) -> None:
     state = State(tmp_path / "s")
     first = secrets_store.load_or_create(state)
@@ -87,14 +101,7 @@ def test_mint_token_execs_the_reference_command_in_the_running_web_pod(
                            "template": {"metadata": {"labels": {"component": "web"}},
                                         "spec": {"containers": [{"name": "web", "image": "x"}]}}}})
     kc = fake_api.write_kubeconfig(tmp_path / "kc")
-    calls = []
-
-    def fake_exec(self: Kube, namespace: str, pod: str, command: list[str], container: str | None = None,
-                  timeout: int = 120) -> str:
-        calls.append((namespace, pod, command))
-        return "Created token for admin\nT0k3nT0k3nT0k3nT0k3n\n"
-
-    monkeypatch.setattr(Kube, "exec_in_pod", fake_exec)
+    calls = record_exec(monkeypatch, "Created token for admin\nT0k3nT0k3nT0k3nT0k3n\n")
     cfg = config.load(None, {"provider": "existing", "existing.kubeconfig": str(kc)})
     from devcluster.providers.existing import ExistingProvider
     from devcluster.steps import Context
@@ -350,14 +357,7 @@ def test_post_install_action_runs_once_and_keeps_its_output_private(
     doc["stack"]["releases"][0]["post_install"] = [
         {"name": "seed", "deployment": "forail-web", "command": ["forail-manage", "loaddata", "demo"]}]
     cfg.write_text(yaml.safe_dump(doc))
-    calls = []
-
-    def fake_exec(self: Kube, namespace: str, pod: str, command: list[str], container: str | None = None,
-                  timeout: int = 120) -> str:
-        calls.append((namespace, pod, command))
-        return "Installed 12 object(s)\n"
-
-    monkeypatch.setattr(Kube, "exec_in_pod", fake_exec)
+    calls = record_exec(monkeypatch, "Installed 12 object(s)\n")
     for _ in range(2):
         result = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
         assert result.exit_code == 0, result.output
