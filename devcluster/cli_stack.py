@@ -72,12 +72,12 @@ def stack_status(config_file: ConfigOpt = None, provider: ProviderOpt = None, ku
 
     Example: devcluster stack status -o json
     """
-    from devcluster.prereqs import _helm
+    from devcluster.prereqs import helm_for
     from devcluster.stack import release_workloads_probe
 
     cfg = load_config(config_file, provider, kubeconfig, context)
     ctx = make_context(cfg)
-    helm = _helm(ctx)
+    helm = helm_for(ctx)
     rows = []
     for rel in cfg.stack.releases:
         st = helm.status(rel.name, rel.namespace)
@@ -194,11 +194,11 @@ def logs(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig
     """
     from devcluster.diagnostics import DEFAULT_NAMESPACES
     from devcluster.diagnostics import collect as do_collect
-    from devcluster.prereqs import _helm
+    from devcluster.prereqs import helm_for
 
     cfg = load_config(config_file, provider, kubeconfig, context)
     ctx = make_context(cfg)
-    helm = _helm(ctx)
+    helm = helm_for(ctx)
     try:
         releases = helm.list_releases()
     except DevclusterError as exc:

@@ -18,6 +18,7 @@ from devcluster import fetch, hosts, tls
 from devcluster.config import Config
 from devcluster.errors import DevclusterError
 from devcluster.helm import ChartRef, Helm, Release, deep_merge
+from devcluster.kube import default_class_patches
 from devcluster.steps import Context, Step
 from devcluster.waiting import wait_for
 
@@ -107,15 +108,11 @@ def _local_path_done(ctx: Context) -> bool:
     if kube.get_or_none(kube.apps.read_namespaced_deployment, LOCAL_PATH_DEPLOYMENT, LOCAL_PATH_NAMESPACE) \
             is None:
         return False
-    from devcluster.kube import default_class_patches
-
     classes = _storage_classes(ctx)
     return LOCAL_PATH_CLASS in classes and not default_class_patches(classes, LOCAL_PATH_CLASS)
 
 
 def _local_path_apply(ctx: Context) -> None:
-    from devcluster.kube import default_class_patches
-
     data = fetch.fetch(local_path_source(ctx.config), ctx.state.path("cache"), ctx.config.addons.local_path.sha256)
     kube = ctx.kube()
     for obj in fetch.load_manifest(data):
@@ -125,7 +122,8 @@ def _local_path_apply(ctx: Context) -> None:
         ctx.console.print(f"  StorageClass {name}: default -> {name == LOCAL_PATH_CLASS}")
 
 
-def _helm(ctx: Context) -> Helm:
+def helm_for(ctx: Context) -> Helm:
+    """helm pointed at the provider's kubeconfig/context, working in the state dir (values files)."""
     return Helm(ctx.kubeconfig, ctx.provider.context(), ctx.state.root)
 
 
@@ -134,14 +132,14 @@ def helm_release_done(ctx: Context, rel: Release) -> bool:
     record = ctx.state.read_json("releases.json").get(rel.name)
     if not record or record.get("digest") != rel.digest():
         return False
-    status = _helm(ctx).status(rel.name, rel.namespace)
+    status = helm_for(ctx).status(rel.name, rel.namespace)
     if status is None:
         return False
     return status.get("info", {}).get("status") == "deployed" and status.get("version") == record.get("revision")
 
 
 def helm_release_install(ctx: Context, rel: Release) -> None:
-    helm = _helm(ctx)
+    helm = helm_for(ctx)
     helm.upgrade_install(rel)
     status = helm.status(rel.name, rel.namespace) or {}
     records = ctx.state.read_json("releases.json")

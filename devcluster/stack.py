@@ -16,6 +16,7 @@ from devcluster.config import Config, PostInstallConfig, ReleaseConfig
 from devcluster.diagnostics import not_ready_report
 from devcluster.errors import DevclusterError
 from devcluster.helm import Release, deep_merge
+from devcluster.kube import job_status, rollout_status
 from devcluster.prereqs import helm_release_done, helm_release_install
 from devcluster.state import write_private
 from devcluster.steps import Context, Step
@@ -73,8 +74,6 @@ def release_workloads_probe(ctx: Context, rel: ReleaseConfig) -> tuple[bool, str
     sts = kube.apps.list_namespaced_stateful_set(ns, _request_timeout=15).items
     if not deps and not sts:
         return False, f"no Deployments or StatefulSets in {ns} yet"
-    from devcluster.kube import job_status, rollout_status
-
     for obj in [*deps, *sts]:
         ok, detail = rollout_status(obj)
         if not ok:
@@ -309,10 +308,10 @@ def stack_steps(cfg: Config) -> list[Step]:
 
 
 def uninstall(ctx: Context) -> list[str]:
-    from devcluster.prereqs import _helm
+    from devcluster.prereqs import helm_for
 
     removed = []
-    helm = _helm(ctx)
+    helm = helm_for(ctx)
     for rel in reversed(ctx.config.stack.releases):
         if helm.uninstall(rel.name, rel.namespace):
             removed.append(rel.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from devcluster import prereqs
-from devcluster.kube import DEFAULT_SC_ANNOTATIONS, default_class_patches
+from devcluster.kube import DEFAULT_SC_ANNOTATIONS, default_class_patches, node_is_ready
 from devcluster.steps import Context
 
 
@@ -31,8 +31,6 @@ def gather(ctx: Context) -> dict[str, Any]:
         return out
     nodes = []
     for n in kube.core.list_node(_request_timeout=15).items:
-        from devcluster.kube import node_is_ready
-
         addrs = {a.type: a.address for a in (n.status.addresses or [])}
         roles = sorted(k.split("/", 1)[1] for k in (n.metadata.labels or {})
                        if k.startswith("node-role.kubernetes.io/"))
