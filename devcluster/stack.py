@@ -17,7 +17,7 @@ from devcluster.diagnostics import not_ready_report
 from devcluster.errors import DevclusterError
 from devcluster.helm import Release, deep_merge
 from devcluster.kube import job_status, rollout_status
-from devcluster.prereqs import helm_release_done, helm_release_install
+from devcluster.prereqs import helm_for, helm_release_done, helm_release_install
 from devcluster.state import write_private
 from devcluster.steps import Context, Step
 from devcluster.waiting import wait_for
@@ -308,8 +308,6 @@ def stack_steps(cfg: Config) -> list[Step]:
 
 
 def uninstall(ctx: Context) -> list[str]:
-    from devcluster.prereqs import helm_for
-
     removed = []
     helm = helm_for(ctx)
     for rel in reversed(ctx.config.stack.releases):
