@@ -413,11 +413,14 @@ def test_e2e_suite_fails_on_a_cluster_without_the_stack(stack_env, tmp_path: Pat
 
 def test_e2e_suite_passes_its_stack_checks_after_up(stack_env, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The E2E suite's API usage checked against the fake API after a full `devcluster up` (fake helm renders the
-    test charts; a loopback server plays Traefik). PVC and Traefik-Service checks need a real cluster."""
+    test charts; a loopback server plays Traefik). The PVC check needs a real cluster (the test charts have none).
+    """
     kubeconfig, cfg = stack_env
     monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "env-token-0123456789abcdef")
     assert cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig)).exit_code == 0
     outcome = run_e2e_suite(kubeconfig, cfg, tmp_path)
-    for name in [*STACK_CHECKS, "test_all_nodes_ready", "test_local_path_is_the_only_default_storage_class",
-                 "test_namespace_and_tls_secret_for_the_hostname"]:
+    prerequisites = ["test_all_nodes_ready", "test_local_path_is_the_only_default_storage_class",
+                     "test_namespace_and_tls_secret_for_the_hostname", "test_traefik_is_the_default_ingress_class",
+                     "test_traefik_answers_on_the_http_node_port", "test_traefik_rolled_out_behind_the_node_ports"]
+    for name in [*STACK_CHECKS, *prerequisites]:
         assert outcome[name] == "passed", (name, outcome)
