@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import yaml
+
 from devcluster import runner
 from devcluster.config import ReleaseConfig
 from devcluster.errors import DevclusterError
@@ -32,6 +34,26 @@ def resolve(rel: ReleaseConfig, cache: Path, offline_ok: bool = False) -> ChartR
     if not (path / "Chart.yaml").is_file() and not path.suffix == ".tgz":
         raise DevclusterError(f"release {rel.name}: {rel.chart} is not a chart directory or .tgz")
     return ChartRef(str(path.resolve()), "", rel.version)
+
+
+def missing_dependencies(chart_dir: Path) -> list[str]:
+    """Dependencies declared in Chart.yaml without a packaged copy in charts/ (helm refuses to install then)."""
+    chart_yaml = chart_dir / "Chart.yaml"
+    if not chart_yaml.is_file():
+        return []
+    deps = (yaml.safe_load(chart_yaml.read_text()) or {}).get("dependencies") or []
+    packaged = {p.name for p in (chart_dir / "charts").glob("*")} if (chart_dir / "charts").is_dir() else set()
+    return [d["name"] for d in deps
+            if not any(name == d["name"] or name.startswith(f"{d['name']}-") for name in packaged)]
+
+
+def ensure_dependencies(chart: ChartRef, helm_binary: str) -> None:
+    """`helm dependency build` for a local chart whose declared dependencies are not vendored yet."""
+    path = Path(chart.chart)
+    if chart.repo or chart.chart.startswith("oci://") or not path.is_dir() or not missing_dependencies(path):
+        return
+    runner.run([helm_binary, "dependency", "build", str(path)], timeout=600,
+               hint="the chart's dependencies could not be fetched; vendor them into charts/ for offline use")
 
 
 def clone(url: str, ref: str, cache: Path) -> Path:

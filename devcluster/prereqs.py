@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from devcluster import fetch, hosts, tls
+from devcluster.charts import ensure_dependencies
 from devcluster.config import Config
 from devcluster.errors import DevclusterError
 from devcluster.helm import ChartRef, Helm, Release, deep_merge
@@ -140,6 +141,7 @@ def helm_release_done(ctx: Context, rel: Release) -> bool:
 
 def helm_release_install(ctx: Context, rel: Release) -> None:
     helm = helm_for(ctx)
+    ensure_dependencies(rel.chart, helm.binary)
     helm.upgrade_install(rel)
     status = helm.status(rel.name, rel.namespace) or {}
     records = ctx.state.read_json("releases.json")

@@ -424,3 +424,19 @@ def test_e2e_suite_passes_its_stack_checks_after_up(stack_env, tmp_path: Path, m
                      "test_traefik_answers_on_the_http_node_port", "test_traefik_rolled_out_behind_the_node_ports"]
     for name in [*STACK_CHECKS, *prerequisites]:
         assert outcome[name] == "passed", (name, outcome)
+
+
+@needs_helm
+def test_local_chart_dependencies_are_built_before_install(tmp_path: Path) -> None:
+    from devcluster.charts import ensure_dependencies, missing_dependencies
+
+    chart_dir = tmp_path / "charts"
+    shutil.copytree(CHARTS, chart_dir)
+    umbrella = chart_dir / "umbrella-test"
+    assert missing_dependencies(umbrella) == ["forail-operator-test"]
+    ref = ChartRef(str(umbrella))
+    ensure_dependencies(ref, HELM)
+    assert missing_dependencies(umbrella) == []
+    docs = [d for d in yaml.safe_load_all(Helm(None, None, tmp_path, binary=HELM).template(
+        Release("u", "default", ref))) if d]
+    assert {d["kind"] for d in docs} >= {"ConfigMap", "Deployment", "Secret"}
