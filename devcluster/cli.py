@@ -184,6 +184,11 @@ def status(
         return
     console.print(f"cluster [bold]{data['cluster']}[/bold] ({data['provider']}), reachable: {data['reachable']} "
                   f"{data.get('detail', '')}")
+    if data.get("vms"):
+        t = Table("vm", "role", "address", "state")
+        for vm in data["vms"]:
+            t.add_row(vm["name"], vm["role"], vm["ip"], vm["state"])
+        console.print(t)
     if data.get("nodes"):
         t = Table("node", "ready", "roles", "internal ip", "version")
         for n in data["nodes"]:

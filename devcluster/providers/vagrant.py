@@ -349,7 +349,14 @@ class VagrantProvider(Provider):
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
-        out["vms"] = [{"name": n.name, "role": n.role, "ip": n.ip} for n in self.nodes]
+        states: dict[str, str] = {}
+        if self.settings_path.is_file() and runner.which("vagrant"):
+            try:
+                states = {st.name: st.state for st in self.vagrant().status()}
+            except DevclusterError as exc:
+                out["vagrant_error"] = exc.message
+        out["vms"] = [{"name": n.name, "role": n.role, "ip": n.ip, "state": states.get(n.name, "unknown")}
+                      for n in self.nodes]
         return out
 
     def ssh_interactive(self, node: str) -> int:

@@ -342,3 +342,10 @@ def test_dry_run_shows_the_whole_vagrant_plan_without_calling_vagrant(fake_tools
                    "local-path", "release-forail", "cp2, w1, w2"):
         assert needle in out, needle
     assert fake_tools.calls("vagrant") == []
+
+
+def test_status_shows_vm_states(vagrant_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    ctx = vagrant_env
+    execute(ctx.provider.cluster_steps()[:3], ctx)  # preflight, layout, cp1
+    vms = {vm["name"]: vm["state"] for vm in ctx.provider.describe()["vms"]}
+    assert vms == {"cp1": "running", "cp2": "not_created", "w1": "not_created", "w2": "not_created"}
