@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from devcluster import __version__, config, hosts
@@ -345,28 +346,17 @@ def _root(
 
 
 def main() -> None:
+    """Standalone click handles usage errors, --help and typer.Exit codes; devcluster's own errors end here."""
     try:
-        app(standalone_mode=False)
+        app()
     except DevclusterError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc.message}", markup=True, highlight=False)
+        err_console.print(f"[bold red]error:[/bold red] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err_console.print(f"[yellow]hint:[/yellow] {exc.hint}")
+            err_console.print(f"[yellow]hint:[/yellow] {escape(exc.hint)}", highlight=False)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
     except KeyboardInterrupt:
         err_console.print("interrupted: re-run `devcluster up` (steps are idempotent) or use --from")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 # Command groups defined in their own modules register themselves on `app` when imported.

@@ -77,3 +77,54 @@ def test_doctor_reports_versions_and_fixes(fake_tools, monkeypatch: pytest.Monke
     assert result.exit_code == 1  # type: ignore[attr-defined]
     assert "kind v0.29.0" in out and "v3.17.3" in out and "v1.30.14" in out
     assert "Cannot connect to the Docker daemon" in out and "start Docker" in out
+
+
+def test_e2e_command_fails_when_the_cluster_is_unreachable(tmp_path: Path) -> None:
+    """`devcluster e2e` runs the packaged suite with the cluster required: unreachable is a failure, not a skip."""
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+
+    kc = tmp_path / "kc"
+    kc.write_text("apiVersion: v1\nkind: Config\ncurrent-context: kind-x\n"
+                  "clusters: [{name: kind-x, cluster: {server: 'http://127.0.0.1:9'}}]\n"  # loopback, closed port
+                  "contexts: [{name: kind-x, context: {cluster: kind-x, user: u}}]\nusers: [{name: u, user: {}}]\n")
+    junit = tmp_path / "e2e.xml"
+    proc = subprocess.run([sys.executable, "-m", "devcluster", "e2e", "--kubeconfig", str(kc), "--junitxml",
+                           str(junit), "--", "-k", "nodes_ready"], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    failures = [f.get("message", "") for f in ET.parse(junit).getroot().iter("failure")] + \
+               [e.get("message", "") for e in ET.parse(junit).getroot().iter("error")]
+    assert failures and all("no cluster" in m for m in failures), failures
+
+
+@pytest.mark.parametrize("args,code,needle", [
+    (["plan", "--bogus"], 2, "No such option"),
+    ([], 2, "Usage"),
+    (["up", "--dry-run", "--from", "nope"], 2, "--from nope: no such step"),
+    (["plan", "--config", "missing.yaml"], 2, "config file missing.yaml does not exist"),
+    (["--version"], 0, "devcluster 0.1.0"),
+])
+def test_exit_codes_of_the_installed_entry_point(args: list[str], code: int, needle: str, tmp_path: Path) -> None:
+    """Through `python -m devcluster`, as users and CI call it (CliRunner would hide main()'s handling)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "devcluster", *args], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env={**__import__("os").environ, "COLUMNS": "200",
+                                             "DEVCLUSTER_STATE_DIR": str(tmp_path / "st")})
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert needle in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_errors_with_brackets_are_printed_verbatim(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "devcluster.yaml"
+    cfg.write_text("stack:\n  releases:\n    - name: x\n")
+    proc = subprocess.run([sys.executable, "-m", "devcluster", "plan"], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path, env={**__import__("os").environ, "COLUMNS": "200"})
+    assert proc.returncode == 2 and "stack.releases[0].chart" in proc.stderr
