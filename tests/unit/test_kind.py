@@ -191,3 +191,38 @@ def test_error_exit_codes_through_main(tmp_path: Path, write_config) -> None:  #
     assert "kind.workers: expected an integer" in proc.stderr and "Traceback" not in proc.stderr
     with pytest.raises(DevclusterError):
         raise DevclusterError("x")
+
+
+FAKE_DOCKER_EXEC = """
+args = sys.argv[1:]
+if args and args[0] == "exec":
+    # `docker exec <container> cmd...`: run cmd here, standing in for the node container
+    import subprocess
+    sys.exit(subprocess.call(args[2:]))
+print("28.2.2")
+"""
+
+
+def test_check_nodes_on_kind_runs_the_suite_through_the_docker_backend(tmp_path, kind_env, fake_tools, fake_api,
+                                                                      monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A fake `docker` runs each `docker exec` on this machine instead of in a kind node container: what is
+    checked is the plumbing (hosts, expectations, junit, exit code), not this machine's settings."""
+    import xml.etree.ElementTree as ET
+
+    fake_tools.add("docker", FAKE_DOCKER_EXEC)
+    fake_api.add_node("devcluster-control-plane", role="control-plane", ip="172.18.0.2")
+    fake_api.add_node("devcluster-worker", ip="172.18.0.3")
+    cfg = config.load(None, {"provider": "kind"})
+    cfg.state_path.mkdir(parents=True)
+    fake_api.write_kubeconfig(cfg.state_path / "kubeconfig")  # what `up` would have left
+    junit = tmp_path / "nodes.xml"
+    result = CliRunner().invoke(app, ["check", "nodes", "--provider", "kind", "--junitxml", str(junit), "--",
+                                      "-k", "ip_forward or swap or eth1 or api_server"])
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    for node in ("devcluster-control-plane", "devcluster-worker"):
+        assert f"test_ip_forward_is_on[docker://{node}]" in cases
+        assert cases[f"test_swap_is_off[docker://{node}]"].find("skipped") is not None  # kind shares host swap
+        assert cases[f"test_internal_ip_is_the_eth1_address[docker://{node}]"].find("skipped") is not None
+    assert cases["test_api_server_listens_on_control_planes[docker://devcluster-worker]"].find("skipped") is not None
+    failed = sum(c.find("failure") is not None or c.find("error") is not None for c in cases.values())
+    assert result.exit_code == (1 if failed else 0)
