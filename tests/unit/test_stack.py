@@ -440,3 +440,20 @@ def test_local_chart_dependencies_are_built_before_install(tmp_path: Path) -> No
     docs = [d for d in yaml.safe_load_all(Helm(None, None, tmp_path, binary=HELM).template(
         Release("u", "default", ref))) if d]
     assert {d["kind"] for d in docs} >= {"ConfigMap", "Deployment", "Secret"}
+
+
+def test_stack_install_is_idempotent_and_uninstall_goes_last_first(stack_env, fake_tools, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    kubeconfig, cfg = stack_env
+    monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "env-token-0123456789abcdef")
+    assert cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig)).exit_code == 0
+    again = cli("stack", "install", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert again.exit_code == 0, again.output
+    assert "→ release-" not in again.output and "release-forail (already done)" in again.output
+    gone = cli("stack", "uninstall", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert gone.exit_code == 0 and "uninstalled: forail-operator, forail" in gone.output
+    uninstalls = [c["argv"] for c in fake_tools.calls("helm") if "uninstall" in c["argv"]]
+    assert [a[a.index("uninstall") + 1] for a in uninstalls] == ["forail-operator", "forail"]
+    helm_state = json.loads((kubeconfig.parent / "helm-state.json").read_text())
+    assert set(helm_state) == {"traefik/traefik"}
+    status = cli("stack", "status", "--config", str(cfg), "--kubeconfig", str(kubeconfig), "-o", "json")
+    assert status.exit_code == 1 and {r["status"] for r in json.loads(status.output)} == {"not installed"}
