@@ -258,6 +258,9 @@ class Kube:
             _preload_content=False,
         )
         resp.run_forever(timeout=timeout)
+        if resp.is_open():
+            resp.close()
+            raise DevclusterError(f"`{' '.join(command)}` in pod {namespace}/{pod} did not finish within {timeout}s")
         out = resp.read_stdout() if resp.peek_stdout() else ""
         err = resp.read_stderr() if resp.peek_stderr() else ""
         code = resp.returncode

@@ -190,12 +190,12 @@ def crds_in_group(ctx: Context, group: str) -> list[Any]:
             if c.spec.group == group]
 
 
-def sample_inventory(ctx: Context, namespace: str) -> dict[str, Any] | None:
-    """A minimal Inventory CR at the version the installed CRD serves."""
+def sample_inventory(ctx: Context, namespace: str) -> tuple[str, dict[str, Any]] | None:
+    """The Inventory CRD's plural and a minimal Inventory at the version the installed CRD serves."""
     for crd in crds_in_group(ctx, ctx.config.stack.crd_group):
         if crd.spec.names.kind == "Inventory":
             version = next((v.name for v in crd.spec.versions if v.storage), crd.spec.versions[0].name)
-            return {
+            return crd.spec.names.plural, {
                 "apiVersion": f"{crd.spec.group}/{version}", "kind": "Inventory",
                 "metadata": {"name": "devcluster-smoke", "namespace": namespace,
                              "labels": {"app.kubernetes.io/managed-by": "devcluster"}},
@@ -227,15 +227,16 @@ def verify(ctx: Context) -> None:
     ctx.console.print(f"  {len(crds)} CRD(s) in {cfg.stack.crd_group}: "
                       + ", ".join(sorted(c.spec.names.kind for c in crds)))
     if cfg.stack.sample_cr:
-        cr = sample_inventory(ctx, rel.namespace if rel else cfg.namespace)
-        if cr is None:
+        sample = sample_inventory(ctx, rel.namespace if rel else cfg.namespace)
+        if sample is None:
             raise DevclusterError(f"no Inventory CRD in {cfg.stack.crd_group}")
+        plural, cr = sample
         ctx.kube().apply(cr)
         group, version = cr["apiVersion"].split("/")
 
         def reconciled() -> tuple[bool, str]:
             obj = ctx.kube().custom.get_namespaced_custom_object(
-                group, version, cr["metadata"]["namespace"], "inventories", cr["metadata"]["name"])
+                group, version, cr["metadata"]["namespace"], plural, cr["metadata"]["name"])
             fid = (obj.get("status") or {}).get("forailId")
             return fid is not None, f"status: {obj.get('status') or {}}"
 
