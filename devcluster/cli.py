@@ -106,9 +106,11 @@ def up(
     outcomes = execute(steps, ctx, start_from)
     if not dry_run:
         ran = sum(1 for o in outcomes if o.status == "ran")
+        seconds = sum(o.seconds for o in outcomes)
         console.print(f"[bold green]cluster {cfg.name!r} is ready[/bold green] "
-                      f"({ran} step(s) did work, {len(outcomes) - ran} already done). "
-                      f"export KUBECONFIG={ctx.provider.kubeconfig() or '~/.kube/config'}")
+                      f"({ran} step(s) did work, {len(outcomes) - ran} already done, {seconds:.0f}s)")
+        console.print(f"  export KUBECONFIG={ctx.provider.kubeconfig() or '~/.kube/config'}")
+        console.print(f"  http://{cfg.hostname}:{cfg.node_ports.http}/  https://{cfg.hostname}:{cfg.node_ports.https}/")
 
 
 @app.command()
