@@ -22,6 +22,11 @@ class Tool:
     fix: str
 
 
+# Every provider installs charts and talks to the API the same way.
+HELM_TOOL = Tool("helm", ("version", "--short"), "https://helm.sh/docs/intro/install/")
+KUBECTL_TOOL = Tool("kubectl", ("version", "--client"), "https://kubernetes.io/docs/tasks/tools/")
+
+
 class Provider(ABC):
     name: str = ""
 
@@ -46,6 +51,10 @@ class Provider(ABC):
 
     def context(self) -> str | None:
         return None
+
+    def kubeconfig_reachable(self, ctx: Context) -> bool:
+        """The check of a provider's `kubeconfig` step: the file is there and its API server answers."""
+        return self.state.kubeconfig.is_file() and ctx.kube().reachable()[0]
 
     def expected_nodes(self) -> int | None:
         return None

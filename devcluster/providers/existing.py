@@ -10,7 +10,7 @@ from pathlib import Path
 
 from devcluster.errors import ConfigError, DevclusterError
 from devcluster.kube import is_local_server, kubeconfig_server
-from devcluster.providers.base import Provider, Tool, nodes_ready_step
+from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, Provider, Tool, nodes_ready_step
 from devcluster.steps import Context, Step
 
 DEV_CONTEXT_PREFIXES = ("kind-", "devcluster-", "k3d-", "minikube", "docker-desktop", "rancher-desktop")
@@ -59,6 +59,6 @@ class ExistingProvider(Provider):
 
     def tools(self) -> list[Tool]:
         return [
-            Tool("helm", ("version", "--short"), "https://helm.sh/docs/intro/install/"),
-            Tool("kubectl", ("version", "--client"), "https://kubernetes.io/docs/tasks/tools/"),
+            HELM_TOOL,
+            KUBECTL_TOOL,
         ]

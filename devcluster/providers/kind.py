@@ -18,7 +18,7 @@ from devcluster import runner
 from devcluster.assets import asset_dir
 from devcluster.config import KIND_VERSION, Config
 from devcluster.errors import DevclusterError
-from devcluster.providers.base import Provider, Tool, nodes_ready_step
+from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, Provider, Tool, nodes_ready_step
 from devcluster.state import write_private
 from devcluster.steps import Context, Step
 
@@ -105,9 +105,6 @@ class KindProvider(Provider):
         )
         self.state.kubeconfig.chmod(0o600)
 
-    def _kubeconfig_done(self, ctx: Context) -> bool:
-        return self.state.kubeconfig.is_file() and ctx.kube().reachable()[0]
-
     def _export_kubeconfig(self, ctx: Context) -> None:
         res = runner.run(["kind", "get", "kubeconfig", "--name", self.cfg.name], timeout=60, hint=KIND_HINT)
         write_private(self.state.kubeconfig, res.stdout)
@@ -123,7 +120,7 @@ class KindProvider(Provider):
                  f"image {self.cfg.kind.node_image.split('@')[0]}", self._create,
                  lambda ctx: self.cluster_exists(), hint=f"kind export logs --name {self.cfg.name}"),
             Step("kubeconfig", f"write the cluster's kubeconfig to {self.state.kubeconfig} (0600)",
-                 self._export_kubeconfig, self._kubeconfig_done),
+                 self._export_kubeconfig, self.kubeconfig_reachable),
             nodes_ready_step(self),
         ]
 
@@ -141,6 +138,6 @@ class KindProvider(Provider):
         return [
             Tool("kind", ("version",), KIND_HINT),
             Tool("docker", ("version", "--format", "{{.Server.Version}}"), DOCKER_HINT),
-            Tool("helm", ("version", "--short"), "https://helm.sh/docs/intro/install/"),
-            Tool("kubectl", ("version", "--client"), "https://kubernetes.io/docs/tasks/tools/"),
+            HELM_TOOL,
+            KUBECTL_TOOL,
         ]

@@ -25,7 +25,7 @@ from devcluster import fetch, runner
 from devcluster.assets import asset_dir
 from devcluster.config import Config, VagrantNode, vagrant_nodes
 from devcluster.errors import DevclusterError
-from devcluster.providers.base import Provider, Tool, nodes_ready_step
+from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, Provider, Tool, nodes_ready_step
 from devcluster.ssh import SshSession, SshTarget, parse_ssh_config
 from devcluster.state import State, write_private
 from devcluster.steps import Context, Step
@@ -212,19 +212,29 @@ class VagrantProvider(Provider):
 
     # -- steps
 
+    def hostonly_check(self) -> tuple[str, bool]:
+        """The host-only /24 and whether VirtualBox will accept it (preflight and doctor)."""
+        network = f"{self.cfg.vagrant.network_prefix}.0/24"
+        conf = NETWORKS_CONF.read_text() if NETWORKS_CONF.is_file() else None
+        return network, hostonly_allowed(conf, network)
+
+    def memory_check(self) -> tuple[int, int | None, bool]:
+        """(MiB the VMs need, MiB available or None if unknown, enough with 1 GiB left for the host)."""
+        required = sum(n.memory for n in self.nodes)
+        available = available_memory_mib()
+        return required, available, available is None or available >= required + 1024
+
     def _preflight(self, ctx: Context) -> None:
         runner.require("vagrant", VAGRANT_HINT)
         runner.require("VBoxManage", VBOX_HINT)
-        network = f"{self.cfg.vagrant.network_prefix}.0/24"
-        conf = NETWORKS_CONF.read_text() if NETWORKS_CONF.is_file() else None
-        if not hostonly_allowed(conf, network):
+        network, allowed = self.hostonly_check()
+        if not allowed:
             raise DevclusterError(f"VirtualBox will refuse the host-only network {network}",
                                   RANGE_HINT.format(net=network))
         if self.running() == {n.name for n in self.nodes}:
             return
-        required = sum(n.memory for n in self.nodes)
-        available = available_memory_mib()
-        if available is not None and available < required + 1024:
+        required, available, enough = self.memory_check()
+        if not enough:
             raise DevclusterError(
                 f"the VMs need {required} MiB but only {available} MiB is available on this host",
                 "lower vagrant.control_plane_memory / vagrant.worker_memory or vagrant.workers, "
@@ -249,9 +259,6 @@ class VagrantProvider(Provider):
 
     def _up(self, ctx: Context, node: str) -> None:
         self.vagrant(ctx).up(vm_name=node)
-
-    def _kubeconfig_done(self, ctx: Context) -> bool:
-        return self.state.kubeconfig.is_file() and ctx.kube().reachable()[0]
 
     def _fetch_kubeconfig(self, ctx: Context) -> None:
         with self.session(self.first.name) as s:
@@ -305,7 +312,7 @@ class VagrantProvider(Provider):
                  "--iface=eth1", lambda ctx: self._up(ctx, self.first.name), self._first_cp_done,
                  hint=f"devcluster ssh {self.first.name}; sudo journalctl -u kubelet"),
             Step("kubeconfig", f"copy admin.conf from {self.first.name} to {self.state.kubeconfig} (0600), "
-                 f"server {self.server_url()}", self._fetch_kubeconfig, self._kubeconfig_done),
+                 f"server {self.server_url()}", self._fetch_kubeconfig, self.kubeconfig_reachable),
             Step("vms", f"vagrant up {others} one by one (VirtualBox cannot start VMs in parallel)",
                  self._start_others, self._others_done),
             Step("join", f"join {others} with a fresh token (and certificate key for control planes) minted on "
@@ -327,22 +334,18 @@ class VagrantProvider(Provider):
         return [
             Tool("vagrant", ("--version",), VAGRANT_HINT),
             Tool("VBoxManage", ("--version",), VBOX_HINT),
-            Tool("helm", ("version", "--short"), "https://helm.sh/docs/intro/install/"),
-            Tool("kubectl", ("version", "--client"), "https://kubernetes.io/docs/tasks/tools/"),
+            HELM_TOOL,
+            KUBECTL_TOOL,
         ]
 
     def doctor_checks(self) -> list[Any]:
         from devcluster.doctor import Finding
 
-        network = f"{self.cfg.vagrant.network_prefix}.0/24"
-        conf = NETWORKS_CONF.read_text() if NETWORKS_CONF.is_file() else None
-        ok = hostonly_allowed(conf, network)
+        network, ok = self.hostonly_check()
         findings = [Finding("host-only network", ok, f"{network} " + ("allowed" if ok else "refused by VirtualBox"),
                             "" if ok else RANGE_HINT.format(net=network))]
-        required = sum(n.memory for n in self.nodes)
-        available = available_memory_mib()
+        required, available, enough = self.memory_check()
         if available is not None:
-            enough = available >= required + 1024
             findings.append(Finding("memory", enough, f"{available} MiB available, VMs need {required} MiB",
                                     "" if enough else "lower the VM sizes in devcluster.yaml"))
         return findings
