@@ -67,6 +67,10 @@ def job_status(job: Any) -> tuple[bool | None, str]:
     return None, f"{(job.status.active or 0) if job.status else 0} active"
 
 
+def is_default_class(annotations: dict[str, str]) -> bool:
+    return any(annotations.get(k) == "true" for k in DEFAULT_SC_ANNOTATIONS)
+
+
 def default_class_patches(classes: dict[str, dict[str, str]], desired: str) -> dict[str, dict[str, Any]]:
     """Annotation patches that leave ``desired`` the only default StorageClass.
 
@@ -77,10 +81,9 @@ def default_class_patches(classes: dict[str, dict[str, str]], desired: str) -> d
     for name, annots in classes.items():
         want = "true" if name == desired else "false"
         current = {k: annots.get(k) for k in DEFAULT_SC_ANNOTATIONS}
-        is_default = any(v == "true" for v in current.values())
         if name == desired and current[DEFAULT_SC_ANNOTATIONS[0]] != "true":
             patches[name] = {"metadata": {"annotations": {DEFAULT_SC_ANNOTATIONS[0]: want}}}
-        elif name != desired and is_default:
+        elif name != desired and is_default_class(annots):
             patches[name] = {"metadata": {"annotations": dict.fromkeys(
                 [k for k, v in current.items() if v is not None], "false")}}
     return patches
@@ -203,6 +206,11 @@ class Kube:
             if exc.status == 404:
                 return None
             raise
+
+    def storage_class_annotations(self) -> dict[str, dict[str, str]]:
+        """StorageClass name -> annotations, the input of the default-class rules."""
+        items = self.storage.list_storage_class(_request_timeout=15).items
+        return {sc.metadata.name: dict(sc.metadata.annotations or {}) for sc in items}
 
     def workload_status(self, kind: str, namespace: str, name: str) -> tuple[bool, str]:
         reader = self.apps.read_namespaced_deployment if kind == "Deployment" \

@@ -99,17 +99,12 @@ def traefik_service_fqdn(cfg: Config) -> str:
 # ---------------------------------------------------------------- step bodies
 
 
-def _storage_classes(ctx: Context) -> dict[str, dict[str, str]]:
-    items = ctx.kube().storage.list_storage_class(_request_timeout=15).items
-    return {sc.metadata.name: dict(sc.metadata.annotations or {}) for sc in items}
-
-
 def _local_path_done(ctx: Context) -> bool:
     kube = ctx.kube()
     if kube.get_or_none(kube.apps.read_namespaced_deployment, LOCAL_PATH_DEPLOYMENT, LOCAL_PATH_NAMESPACE) \
             is None:
         return False
-    classes = _storage_classes(ctx)
+    classes = ctx.kube().storage_class_annotations()
     return LOCAL_PATH_CLASS in classes and not default_class_patches(classes, LOCAL_PATH_CLASS)
 
 
@@ -118,7 +113,7 @@ def _local_path_apply(ctx: Context) -> None:
     kube = ctx.kube()
     for obj in fetch.load_manifest(data):
         kube.apply(obj)
-    for name, patch in default_class_patches(_storage_classes(ctx), LOCAL_PATH_CLASS).items():
+    for name, patch in default_class_patches(kube.storage_class_annotations(), LOCAL_PATH_CLASS).items():
         kube.storage.patch_storage_class(name, patch)
         ctx.console.print(f"  StorageClass {name}: default -> {name == LOCAL_PATH_CLASS}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from devcluster import prereqs
-from devcluster.kube import DEFAULT_SC_ANNOTATIONS, default_class_patches, node_is_ready
+from devcluster.kube import default_class_patches, is_default_class, node_is_ready
 from devcluster.steps import Context
 
 
@@ -42,9 +42,8 @@ def gather(ctx: Context) -> dict[str, Any]:
     checks["traefik"] = kube.workload_status("Deployment", traefik.namespace, traefik.release)
     checks["local-path"] = kube.workload_status("Deployment", prereqs.LOCAL_PATH_NAMESPACE,
                                                 prereqs.LOCAL_PATH_DEPLOYMENT)
-    classes = {sc.metadata.name: dict(sc.metadata.annotations or {})
-               for sc in kube.storage.list_storage_class(_request_timeout=15).items}
-    defaults = [n for n, a in classes.items() if "true" in (a.get(k) for k in DEFAULT_SC_ANNOTATIONS)]
+    classes = kube.storage_class_annotations()
+    defaults = [n for n, a in classes.items() if is_default_class(a)]
     checks["default-storageclass"] = (not default_class_patches(classes, prereqs.LOCAL_PATH_CLASS),
                                       ", ".join(defaults) or "none")
     ns_ok = kube.get_or_none(kube.core.read_namespace, cfg.namespace) is not None
