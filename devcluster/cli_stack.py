@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +21,7 @@ from devcluster.cli import (
     make_context,
 )
 from devcluster.errors import DevclusterError
+from devcluster.suites import cluster_env, run_suite
 
 stack_app = typer.Typer(help="Install, remove or inspect the stack (Forail + operator by default).",
                         no_args_is_help=True, rich_markup_mode="rich")
@@ -146,11 +144,7 @@ def e2e_env(cfg_kubeconfig: Path | None, context: str | None, cfg) -> dict[str, 
                                                if r.kind == "forail-operator"), ""),
         "DEVCLUSTER_CRD_GROUP": cfg.stack.crd_group,
     }
-    if cfg_kubeconfig is not None:
-        env["KUBECONFIG"] = str(cfg_kubeconfig)
-    if context:
-        env["DEVCLUSTER_CONTEXT"] = context
-    return env
+    return {**env, **cluster_env(cfg_kubeconfig, context)}
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -168,19 +162,8 @@ def e2e(
     """
     cfg = load_config(config_file, provider, kubeconfig, context)
     c = make_context(cfg, dry_run=True)
-    from devcluster.suites import suite_dir
-
-    suite = suite_dir("e2e")
-    argv = [sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider", "-ra",
-            "--rootdir", str(suite)]
-    if junitxml:
-        argv += ["--junitxml", str(junitxml)]
-    argv += [a for a in ctx_.args if a != "--"]
-    env = dict(os.environ)
-    env.update(e2e_env(c.provider.kubeconfig(), c.provider.context(), cfg))
-    env["DEVCLUSTER_E2E_REQUIRE_CLUSTER"] = "1"
-    # pytest is the user's interactive process here: its output goes straight to the terminal.
-    raise typer.Exit(subprocess.call(argv, env=env))
+    env = {**e2e_env(c.provider.kubeconfig(), c.provider.context(), cfg), "DEVCLUSTER_E2E_REQUIRE_CLUSTER": "1"}
+    raise typer.Exit(run_suite("e2e", [a for a in ctx_.args if a != "--"], env, junitxml))
 
 
 @app.command()

@@ -9,14 +9,11 @@ provider) travels to the suite as JSON in DEVCLUSTER_NODES.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from devcluster.steps import Context
-from devcluster.suites import suite_dir
+from devcluster.suites import cluster_env, run_suite
 
 
 @dataclass(frozen=True)
@@ -44,16 +41,6 @@ def testinfra_hosts(provider: str, specs: list[NodeSpec]) -> list[str]:
     return [f"{scheme}://{s.name}" for s in specs]
 
 
-def pytest_argv(hosts: list[str], ssh_config: Path | None, junitxml: Path | None, extra: list[str]) -> list[str]:
-    argv = [sys.executable, "-m", "pytest", str(suite_dir("nodes")), "-p", "no:cacheprovider", "-ra",
-            "--rootdir", str(suite_dir("nodes")), f"--hosts={','.join(hosts)}"]
-    if ssh_config is not None:
-        argv.append(f"--ssh-config={ssh_config}")
-    if junitxml is not None:
-        argv.append(f"--junitxml={junitxml}")
-    return argv + extra
-
-
 def suite_env(specs: list[NodeSpec], ctx: Context) -> dict[str, str]:
     env = {
         "DEVCLUSTER_NODES": json.dumps({s.name: asdict(s) for s in specs}),
@@ -61,22 +48,13 @@ def suite_env(specs: list[NodeSpec], ctx: Context) -> dict[str, str]:
         "DEVCLUSTER_INGRESS_ADDRESS": ctx.config.ingress_ip(),
         "DEVCLUSTER_PROVIDER": ctx.provider.name,
     }
-    kc = ctx.provider.kubeconfig()
-    if kc is not None:
-        env["KUBECONFIG"] = str(kc)
-    if ctx.provider.context():
-        env["DEVCLUSTER_CONTEXT"] = ctx.provider.context() or ""
-    return env
+    return {**env, **cluster_env(ctx.provider.kubeconfig(), ctx.provider.context())}
 
 
 def run_checks(ctx: Context, junitxml: Path | None, extra: list[str]) -> int:
     specs = node_specs(ctx)
-    ssh_config = None
+    args = [f"--hosts={','.join(testinfra_hosts(ctx.provider.name, specs))}"]
     if ctx.provider.name == "vagrant":
         ctx.provider.ssh_targets()  # type: ignore[attr-defined]  # writes state/ssh_config
-        ssh_config = ctx.state.path("ssh_config")
-    argv = pytest_argv(testinfra_hosts(ctx.provider.name, specs), ssh_config, junitxml, extra)
-    env = dict(os.environ)
-    env.update(suite_env(specs, ctx))
-    # pytest reports straight to the user's terminal; it is the user's foreground job.
-    return subprocess.call(argv, env=env)
+        args.append(f"--ssh-config={ctx.state.path('ssh_config')}")
+    return run_suite("nodes", args + extra, suite_env(specs, ctx), junitxml)

@@ -6,6 +6,9 @@ devcluster/suites/. ``suite_dir`` finds either.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
@@ -17,3 +20,22 @@ def suite_dir(name: str) -> Path:
         if (candidate / "conftest.py").is_file():
             return candidate
     raise FileNotFoundError(f"devcluster test suite {name!r} is missing from this installation")
+
+
+def cluster_env(kubeconfig: Path | None, context: str | None) -> dict[str, str]:
+    """How a suite finds the cluster: KUBECONFIG, and the context to use in it."""
+    env = {}
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
+    if context:
+        env["DEVCLUSTER_CONTEXT"] = context
+    return env
+
+
+def run_suite(name: str, args: list[str], env: dict[str, str], junitxml: Path | None = None) -> int:
+    """Run a packaged suite with pytest; it is the user's foreground job, so it reports to the terminal."""
+    suite = suite_dir(name)
+    argv = [sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider", "-ra", "--rootdir", str(suite)]
+    if junitxml is not None:
+        argv.append(f"--junitxml={junitxml}")
+    return subprocess.call(argv + args, env={**os.environ, **env})
