@@ -7,10 +7,12 @@ every user on the machine (ps, /proc) and ends up in CI logs.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,35 +95,29 @@ class Helm:
             argv += ["--kube-context", self.context]
         return argv
 
-    def _values_file(self, values: dict[str, Any]) -> Path:
-        fd_path = self.workdir / f".values-{os.getpid()}-{os.urandom(4).hex()}.yaml"
-        return write_private(fd_path, yaml.safe_dump(values, sort_keys=True))
+    @contextlib.contextmanager
+    def _values_args(self, rel: Release) -> Iterator[list[str]]:
+        """``--values`` for the user's files, then a 0600 file with ``rel.values`` that is gone afterwards."""
+        path = write_private(self.workdir / f".values-{os.getpid()}-{os.urandom(4).hex()}.yaml",
+                             yaml.safe_dump(rel.values, sort_keys=True))
+        try:
+            yield [arg for f in [*rel.values_files, str(path)] for arg in ("--values", f)]
+        finally:
+            path.unlink(missing_ok=True)
 
     def upgrade_install(self, rel: Release) -> None:
-        vf = self._values_file(rel.values)
-        try:
+        with self._values_args(rel) as values:
             argv = self._base() + ["upgrade", "--install", rel.name, *rel.chart.args(),
-                                   "--namespace", rel.namespace, "--create-namespace"]
-            for f in rel.values_files:
-                argv += ["--values", f]
-            argv += ["--values", str(vf)]
+                                   "--namespace", rel.namespace, "--create-namespace", *values]
             if rel.wait:
                 argv += ["--wait", "--timeout", f"{rel.timeout}s"]
             runner.run(argv, timeout=rel.timeout + 120,
                        hint=f"inspect with: helm status {rel.name} -n {rel.namespace}")
-        finally:
-            vf.unlink(missing_ok=True)
 
     def template(self, rel: Release) -> str:
-        vf = self._values_file(rel.values)
-        try:
-            argv = [self.binary, "template", rel.name, *rel.chart.args(), "--namespace", rel.namespace]
-            for f in rel.values_files:
-                argv += ["--values", f]
-            argv += ["--values", str(vf)]
+        with self._values_args(rel) as values:
+            argv = [self.binary, "template", rel.name, *rel.chart.args(), "--namespace", rel.namespace, *values]
             return runner.run(argv, timeout=120).stdout
-        finally:
-            vf.unlink(missing_ok=True)
 
     def status(self, name: str, namespace: str) -> dict[str, Any] | None:
         res = runner.run(self._base() + ["status", name, "--namespace", namespace, "--output", "json"],
