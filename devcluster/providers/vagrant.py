@@ -201,8 +201,9 @@ class VagrantProvider(Provider):
         write_private(self.state.path("ssh_config"), text)
         return parse_ssh_config(text)
 
-    def session(self, node: str) -> SshSession:
-        targets = self.ssh_targets()
+    def session(self, node: str, targets: dict[str, SshTarget] | None = None) -> SshSession:
+        """SSH to ``node``; pass ``targets`` to reuse one `vagrant ssh-config` (a slow call) across sessions."""
+        targets = targets if targets is not None else self.ssh_targets()
         if node not in targets:
             raise DevclusterError(f"no SSH configuration for {node}", "is it running? `devcluster status`")
         return SshSession(targets[node])
@@ -284,16 +285,17 @@ class VagrantProvider(Provider):
 
     def _join(self, ctx: Context) -> None:
         missing = [n for n in self.nodes[1:] if n.name not in self.registered(ctx)]
+        targets = self.ssh_targets() if missing else {}
         for node in missing:
             control_plane = node.role == "control-plane"
             flag = ["--control-plane"] if control_plane else []
-            with self.session(self.first.name) as cp:
+            with self.session(self.first.name, targets) as cp:
                 material = parse_join_material(
                     cp.run_script(asset_dir("provisioning") / "mint-join.sh", flag, {}).stdout)
             stdin = "".join(f"{k}={v}\n" for k, v in material.items())
             ctx.console.print(f"  joining {node.name} as {node.role} (fresh token"
                               + (" and certificate key)" if control_plane else ")"))
-            with self.session(node.name) as s:
+            with self.session(node.name, targets) as s:
                 s.run_script(asset_dir("provisioning") / "join.sh", flag, {"NODE_IP": node.ip}, stdin_data=stdin)
 
     def cluster_steps(self) -> list[Step]:

@@ -249,7 +249,7 @@ def vagrant_env(tmp_path: Path, fake_tools, fake_api, monkeypatch: pytest.Monkey
         return set(json.loads(p.read_text())) if p.exists() else set()
 
     monkeypatch.setattr(provider, "session",
-                        lambda node: FakeNodeSession(node, fake_tools.log, fake_api, admin, running))
+                        lambda node, targets=None: FakeNodeSession(node, fake_tools.log, fake_api, admin, running))
     monkeypatch.setattr(provider, "server_url", lambda: fake_api.url)  # never reach 192.168.56.x from a test
     fake_api.add_node("cp1", role="control-plane")  # kubeadm init registers cp1 itself
     return Context(cfg, state, Console(quiet=True), provider)
@@ -272,6 +272,8 @@ def test_vagrant_flow_order_arguments_and_idempotency(vagrant_env, fake_tools, f
         ("cp1", "mint-join.sh", []), ("w1", "join.sh", []),
         ("cp1", "mint-join.sh", []), ("w2", "join.sh", []),
     ], "fresh credentials are minted for every join"
+    assert [c["argv"][0] for c in calls if c["tool"] == "vagrant"].count("ssh-config") == 1, \
+        "one `vagrant ssh-config` serves every join session"
     cp2_join = next(c for c in ssh if c["argv"][:2] == ["cp2", "join.sh"])
     assert "CERTIFICATE_KEY=" + "c" * 64 in cp2_join["stdin"] and cp2_join["env"] == {"NODE_IP": "192.168.56.12"}
     w2_join = next(c for c in ssh if c["argv"][:2] == ["w2", "join.sh"])
