@@ -154,8 +154,7 @@ def down(
         from devcluster.prereqs import hosts_file
 
         hf = hosts_file(cfg, ctx.state.root)
-        if hf.show(cfg.name) or hosts.begin_marker(cfg.name) in hf.read():
-            hf.remove(cfg.name)
+        if hf.remove(cfg.name):
             console.print(f"removed the devcluster {cfg.name} block from {hf.path}")
     ctx.state.clear_progress()
     if purge:
