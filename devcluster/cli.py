@@ -7,8 +7,12 @@ into an exit code (2 for bad input, 1 otherwise) instead of a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,14 +20,77 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperOption
 
 from devcluster import __version__, config, hosts
 from devcluster.errors import ConfigError, DevclusterError
-from devcluster.state import State, ensure_dir
+from devcluster.state import State
 from devcluster.steps import Context
 
-console = Console(stderr=False, highlight=False)
+
+class _ClosableStdout:
+    """stdout that goes quiet when the reader goes away (`devcluster plan | head`).
+
+    A closed pipe must not turn into exit code 1 or abort a run half-way: the work goes on and only the
+    output is dropped, so the exit code still says whether the command did its job.
+    """
+
+    closed_by_reader = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_by_reader:
+            try:
+                return sys.stdout.write(text)
+            except BrokenPipeError:
+                self.closed_by_reader = True
+                _silence_stdout()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_by_reader:
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                self.closed_by_reader = True
+                _silence_stdout()
+
+    def isatty(self) -> bool:
+        return sys.stdout.isatty()
+
+    def fileno(self) -> int:
+        return sys.stdout.fileno()
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's final flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+_stdout = _ClosableStdout()
+console = Console(file=_stdout, highlight=False)  # type: ignore[arg-type]
 err_console = Console(stderr=True, highlight=False)
+
+
+def out(text: str) -> None:
+    """Machine-readable output (paths, YAML, JSON, hosts lines) exactly as given: no wrapping, no markup."""
+    _stdout.write(text if text.endswith("\n") else text + "\n")
+    _stdout.flush()
+
+
+def _flags_show_as_flags() -> None:
+    """typer >= 0.2x prints `<bool>` after every flag in --help; a flag takes no value, so show none."""
+    original = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else original(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_as_flags()
 
 app = typer.Typer(
     name="devcluster",
@@ -45,6 +112,9 @@ ProviderOpt = Annotated[str | None, typer.Option("--provider", "-p",
 KubeconfigOpt = Annotated[Path | None, typer.Option(
     "--kubeconfig", help="Kubeconfig of an existing cluster (implies --provider existing).")]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="Context in --kubeconfig to use.")]
+WaitLockOpt = Annotated[float, typer.Option(
+    "--wait-lock", metavar="SECONDS",
+    help="When another devcluster run is changing this cluster, wait up to SECONDS for it (default: fail at once).")]
 
 
 def load_config(config_file: Path | None, provider: str | None = None, kubeconfig: Path | None = None,
@@ -56,18 +126,57 @@ def load_config(config_file: Path | None, provider: str | None = None, kubeconfi
         overrides["existing.kubeconfig"] = str(kubeconfig)
     if context is not None:
         overrides["existing.context"] = context
-    return config.load(config_file, overrides)
+    cfg = config.load(config_file, overrides)
+    for warning in config.warnings(cfg):
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    return cfg
 
 
 def make_context(cfg: config.Config, dry_run: bool = False, assume_yes: bool = False,
-                 skip_stack: bool = False) -> Context:
+                 resume_command: str = "devcluster up") -> Context:
     from devcluster.providers import get_provider
 
+    # The state dir is made by the first write into it (0700), so read-only commands leave no trace.
     state = State(cfg.state_path)
-    if not dry_run:
-        ensure_dir(state.root)
     return Context(cfg, state, console, get_provider(cfg, state), dry_run=dry_run, assume_yes=assume_yes,
-                   skip_stack=skip_stack)
+                   resume_command=resume_command)
+
+
+def open_context(config_file: Path | None = None, provider: str | None = None, kubeconfig: Path | None = None,
+                 context: str | None = None, *, dry_run: bool = False, assume_yes: bool = False,
+                 resume_command: str = "devcluster up") -> Context:
+    """The one way a command gets from its options to a cluster context: config, then provider."""
+    cfg = load_config(config_file, provider, kubeconfig, context)
+    return make_context(cfg, dry_run=dry_run, assume_yes=assume_yes, resume_command=resume_command)
+
+
+@contextlib.contextmanager
+def changing(ctx: Context, wait_lock: float) -> Iterator[None]:
+    """Hold the cluster's lock while a command changes it (see clusterlock)."""
+    from devcluster.clusterlock import cluster_lock
+
+    def say(line: str) -> None:
+        err_console.print(escape(line), highlight=False)
+
+    with cluster_lock(ctx.state.root, ctx.config.name, wait_lock, say):
+        yield
+
+
+def command_line(command: list[str], config_file: Path | None, provider: str | None, kubeconfig: Path | None,
+                 context: str | None, yes: bool = False, extra: list[str] | None = None) -> str:
+    """The command as the user would re-type it, with the options that pick the cluster."""
+    argv = ["devcluster", *command]
+    if provider is not None:
+        argv += ["--provider", provider]
+    if config_file is not None:
+        argv += ["--config", str(config_file)]
+    if kubeconfig is not None:
+        argv += ["--kubeconfig", str(kubeconfig)]
+    if context is not None:
+        argv += ["--context", context]
+    if yes:
+        argv.append("--yes")
+    return shlex.join(argv + (extra or []))
 
 
 @app.command()
@@ -81,6 +190,7 @@ def up(
     = None,
     skip_stack: Annotated[bool, typer.Option("--skip-stack", help="Stop after the cluster prerequisites.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Install into a non-local existing cluster.")] = False,
+    wait_lock: WaitLockOpt = 0.0,
 ) -> None:
     """Create the cluster (or use an existing one), install prerequisites and the stack.
 
@@ -100,23 +210,30 @@ def up(
     from devcluster.plan import up_steps
     from devcluster.steps import execute
 
-    cfg = load_config(config_file, provider, kubeconfig, context)
-    ctx = make_context(cfg, dry_run=dry_run, assume_yes=yes, skip_stack=skip_stack)
+    resume = command_line(["up"], config_file, provider, kubeconfig, context, yes,
+                          ["--skip-stack"] if skip_stack else [])
+    ctx = open_context(config_file, provider, kubeconfig, context, dry_run=dry_run, assume_yes=yes,
+                       resume_command=resume)
+    cfg = ctx.config
     steps = up_steps(cfg, ctx.provider, skip_stack=skip_stack)
-    outcomes = execute(steps, ctx, start_from)
-    if not dry_run:
-        ran = sum(1 for o in outcomes if o.status == "ran")
-        seconds = sum(o.seconds for o in outcomes)
-        console.print(f"[bold green]cluster {cfg.name!r} is ready[/bold green] "
-                      f"({ran} step(s) did work, {len(outcomes) - ran} already done, {seconds:.0f}s)")
-        console.print(f"  export KUBECONFIG={ctx.provider.kubeconfig() or '~/.kube/config'}")
-        console.print(f"  http://{cfg.hostname}:{cfg.node_ports.http}/  https://{cfg.hostname}:{cfg.node_ports.https}/")
+    if dry_run:
+        execute(steps, ctx, start_from)
+        return
+    with changing(ctx, wait_lock):
+        outcomes = execute(steps, ctx, start_from)
+    ran = sum(1 for o in outcomes if o.status == "ran")
+    seconds = sum(o.seconds for o in outcomes)
+    console.print(f"[bold green]cluster {cfg.name!r} is ready[/bold green] "
+                  f"({ran} step(s) did work, {len(outcomes) - ran} already done, {seconds:.0f}s)")
+    console.print(f"  export KUBECONFIG={ctx.provider.kubeconfig() or '~/.kube/config'}")
+    console.print(f"  http://{cfg.hostname}:{cfg.node_ports.http}/  https://{cfg.hostname}:{cfg.node_ports.https}/")
 
 
 @app.command()
 def plan(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
          context: ContextOpt = None,
-         skip_stack: Annotated[bool, typer.Option("--skip-stack")] = False) -> None:
+         skip_stack: Annotated[bool, typer.Option("--skip-stack", help="Leave out the stack's steps.")] = False,
+         ) -> None:
     """List the ordered steps `up` runs for the chosen provider, with what each does.
 
     Example: devcluster plan --provider vagrant
@@ -124,8 +241,8 @@ def plan(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig
     from devcluster.plan import up_steps
     from devcluster.steps import plan_table
 
-    cfg = load_config(config_file, provider, kubeconfig, context)
-    ctx = make_context(cfg, dry_run=True)
+    ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True)
+    cfg = ctx.config
     console.print(plan_table(up_steps(cfg, ctx.provider, skip_stack), f"{cfg.provider}: {cfg.name}"))
 
 
@@ -137,8 +254,12 @@ def down(
     context: ContextOpt = None,
     purge: Annotated[bool, typer.Option("--purge", help="Also delete the state dir (generated secrets too).")]
     = False,
+    wait_lock: WaitLockOpt = 0.0,
 ) -> None:
     """Delete the cluster and remove its /etc/hosts block.
+
+    Each part is removed on its own: when one fails (kind is missing, say), the rest is still removed
+    and the failures are listed at the end (exit 1).
 
     For `existing` clusters only the hosts block is removed; use
     `devcluster stack uninstall` for the releases.
@@ -147,19 +268,31 @@ def down(
     """
     import shutil
 
-    cfg = load_config(config_file, provider, kubeconfig, context)
-    ctx = make_context(cfg)
-    ctx.provider.down(ctx)
-    if cfg.hosts.manage:
-        from devcluster.prereqs import hosts_file
-
-        hf = hosts_file(cfg, ctx.state.root)
-        if hf.remove(cfg.name):
-            console.print(f"removed the devcluster {cfg.name} block from {hf.path}")
-    ctx.state.clear_progress()
-    if purge:
+    ctx = open_context(config_file, provider, kubeconfig, context)
+    cfg = ctx.config
+    problems: list[str] = []
+    with changing(ctx, wait_lock):
+        try:
+            ctx.provider.down(ctx)
+        except DevclusterError as exc:
+            problems.append(f"the {cfg.provider} cluster {cfg.name!r} was not deleted: {exc.message}"
+                            + (f" ({exc.hint})" if exc.hint else ""))
+        if cfg.hosts.manage:
+            hf = hosts.hosts_file_for(cfg, ctx.state.root)
+            try:
+                if hf.remove(cfg.name):
+                    console.print(f"removed the devcluster {cfg.name} block from {hf.path}")
+            except DevclusterError as exc:
+                problems.append(f"the hosts block in {hf.path} was not removed: {exc.message}")
+    if purge and not problems:
         shutil.rmtree(ctx.state.root, ignore_errors=True)
         console.print(f"deleted {ctx.state.root}")
+    elif purge:
+        problems.append(f"kept {ctx.state.root} (--purge) because the cluster may still exist")
+    if problems:
+        for problem in problems:
+            err_console.print(f"[bold red]not done:[/bold red] {escape(problem)}", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -170,7 +303,7 @@ def status(
     context: ContextOpt = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
 ) -> None:
-    """Show nodes, prerequisite health and the hosts entry.
+    """Show nodes, prerequisite health and the hosts entry; exits 1 when the cluster cannot be reached.
 
     Example: devcluster status --output json | jq .nodes
     """
@@ -178,14 +311,23 @@ def status(
 
     if output not in ("table", "json"):
         raise ConfigError(f"--output {output}: expected table or json")
-    cfg = load_config(config_file, provider, kubeconfig, context)
-    ctx = make_context(cfg)
+    ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True)
     data = gather(ctx)
     if output == "json":
-        print(json.dumps(data, indent=2, default=str))
-        return
-    console.print(f"cluster [bold]{data['cluster']}[/bold] ({data['provider']}), reachable: {data['reachable']} "
-                  f"{data.get('detail', '')}")
+        out(json.dumps(data, indent=2, default=str))
+    else:
+        _print_status(data)
+    if not data["reachable"]:
+        raise typer.Exit(1)
+
+
+def _print_status(data: dict[str, Any]) -> None:
+    if data["reachable"]:
+        console.print(f"cluster [bold]{escape(data['cluster'])}[/bold] ({data['provider']}): reachable, "
+                      f"Kubernetes {escape(str(data.get('detail', '')))}")
+    else:
+        err_console.print(f"cluster [bold]{escape(data['cluster'])}[/bold] ({data['provider']}) is not reachable: "
+                          f"{escape(str(data.get('detail', '')))}", highlight=False)
     if data.get("vms"):
         t = Table("vm", "role", "address", "state")
         for vm in data["vms"]:
@@ -200,7 +342,7 @@ def status(
     if data.get("prerequisites"):
         t = Table("prerequisite", "ok", "detail")
         for k, v in data["prerequisites"].items():
-            t.add_row(k, "yes" if v["ok"] else "[red]no[/red]", str(v["detail"]))
+            t.add_row(k, "yes" if v["ok"] else "[red]no[/red]", escape(str(v["detail"])))
         console.print(t)
     entries = data["hosts"]["entries"]
     console.print(f"hosts ({data['hosts']['file']}): " +
@@ -211,20 +353,27 @@ def status(
 def doctor(config_file: ConfigOpt = None, provider: ProviderOpt = None) -> None:
     """Check the tools the chosen provider needs (with versions) and the host setup.
 
-    Exits 1 when something needs fixing; each problem comes with its fix.
+    Exits 1 when something needs fixing; each problem's fix is printed in full below the table.
+    Versions outside the supported skew (kubectl 1.29-1.31 and helm 3.15-3.18 for Kubernetes 1.30)
+    are warnings; `scripts/install-tools.sh` installs the pinned ones.
 
     Example: devcluster doctor --provider vagrant
     """
     from devcluster.doctor import run_doctor
 
-    cfg = load_config(config_file, provider)
-    ctx = make_context(cfg, dry_run=True)
-    findings = run_doctor(cfg, ctx.provider)
-    t = Table("check", "ok", "detail", "fix")
+    ctx = open_context(config_file, provider, dry_run=True)
+    findings = run_doctor(ctx.config, ctx.provider)
+    marks = {"ok": "[green]yes[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]no[/red]"}
+    t = Table("check", "ok", "detail")
     for f in findings:
-        t.add_row(f.what, "[green]yes[/green]" if f.ok else "[red]no[/red]", f.detail, f.fix)
+        t.add_row(f.what, marks[f.level], escape(f.detail))
     console.print(t)
-    if not all(f.ok for f in findings):
+    fixes = [f for f in findings if f.level != "ok" and f.fix]
+    if fixes:
+        console.print("to fix:")
+        for f in fixes:
+            console.print(f"  {f.what}: {escape(f.fix)}", soft_wrap=True)
+    if any(f.level == "fail" for f in findings):
         raise typer.Exit(1)
 
 
@@ -247,13 +396,12 @@ def kubeconfig_cmd(
     """
     from devcluster.kubeconfigs import merge_into
 
-    cfg = load_config(config_file, provider)
-    ctx = make_context(cfg, dry_run=True)
+    ctx = open_context(config_file, provider, dry_run=True)
     kc = ctx.provider.kubeconfig()
     if kc is None or not kc.exists():
         raise DevclusterError(f"no kubeconfig at {kc}", "run `devcluster up` first")
     if not merge:
-        print(kc)
+        out(str(kc))
         return
     dest = into.expanduser()
     backup = merge_into(kc, dest, use_context=use)
@@ -264,60 +412,66 @@ def kubeconfig_cmd(
 HostsFileOpt = Annotated[Path | None, typer.Option("--hosts-file", help="File to edit (default /etc/hosts).")]
 
 
-def _hosts(config_file: Path | None, hosts_file: Path | None) -> tuple[config.Config, hosts.HostsFile]:
-    from devcluster.prereqs import hosts_file as make
-
-    cfg = load_config(config_file)
-    return cfg, make(cfg, cfg.state_path, str(hosts_file) if hosts_file else None)
-
-
 @hosts_app.command("add")
 def hosts_add(
     config_file: ConfigOpt = None,
-    hosts_file: HostsFileOpt = None,
+    hosts_file_opt: HostsFileOpt = None,
     ip: Annotated[str | None, typer.Option(help="Address (default: the provider's ingress address).")] = None,
     hostname: Annotated[list[str] | None, typer.Option("--hostname", help="Name(s); default from config.")]
     = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Comment out (reversibly) hand-written lines for the same name that would win.")] = False,
+    wait_lock: WaitLockOpt = 0.0,
 ) -> None:
     """Write (or update) the managed block: `<ip> <hostname>`.
 
+    A hand-written line for the same name earlier in the file wins over the block: `add` warns with its
+    line number, and `--force` comments it out inside devcluster's markers (`remove` restores it).
+
     Example: devcluster hosts add --ip 192.168.56.32 --hostname forail.lan
     """
-    cfg, hf = _hosts(config_file, hosts_file)
+    ctx = open_context(config_file)
+    cfg = ctx.config
+    hf = hosts.hosts_file_for(cfg, ctx.state.root, str(hosts_file_opt) if hosts_file_opt else None)
     names = hostname or [cfg.hostname]
     entry = hosts.validate_entry(ip or cfg.ingress_ip(), names)
-    for name in names:
-        if hosts.mdns_hijacks(name):
-            err_console.print("[yellow]warning:[/yellow] " + hosts.MDNS_WARNING.format(host=name))
-    changed = hf.add(cfg.name, [entry])
+    for name in names if hostname else []:
+        for warning in hosts.hostname_warnings(name):
+            err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    with changing(ctx, wait_lock):
+        changed = hf.add(cfg.name, [entry], force=force)
     for msg in hf.messages:
-        err_console.print(msg)
+        err_console.print(escape(msg), highlight=False)
     console.print(("updated" if changed else "unchanged") + f": {hf.path}: {entry.ip} {' '.join(entry.hostnames)}")
 
 
 @hosts_app.command("remove")
-def hosts_remove(config_file: ConfigOpt = None, hosts_file: HostsFileOpt = None) -> None:
-    """Remove the managed block; nothing else in the file changes.
+def hosts_remove(config_file: ConfigOpt = None, hosts_file_opt: HostsFileOpt = None,
+                 wait_lock: WaitLockOpt = 0.0) -> None:
+    """Remove the managed block (and restore lines `add --force` commented out); nothing else changes.
 
     Example: devcluster hosts remove --hosts-file /tmp/hosts
     """
-    cfg, hf = _hosts(config_file, hosts_file)
-    changed = hf.remove(cfg.name)
+    ctx = open_context(config_file)
+    hf = hosts.hosts_file_for(ctx.config, ctx.state.root, str(hosts_file_opt) if hosts_file_opt else None)
+    with changing(ctx, wait_lock):
+        changed = hf.remove(ctx.config.name)
     console.print(("removed" if changed else "no block") + f" in {hf.path}")
 
 
 @hosts_app.command("show")
-def hosts_show(config_file: ConfigOpt = None, hosts_file: HostsFileOpt = None) -> None:
+def hosts_show(config_file: ConfigOpt = None, hosts_file_opt: HostsFileOpt = None) -> None:
     """Print the entries of the managed block.
 
     Example: devcluster hosts show
     """
-    cfg, hf = _hosts(config_file, hosts_file)
-    entries = hf.show(cfg.name)
+    ctx = open_context(config_file, dry_run=True)
+    hf = hosts.hosts_file_for(ctx.config, ctx.state.root, str(hosts_file_opt) if hosts_file_opt else None)
+    entries = hf.show(ctx.config.name)
     if not entries:
-        console.print(f"no devcluster {cfg.name} block in {hf.path}")
+        console.print(f"no devcluster {ctx.config.name} block in {hf.path}")
     for e in entries:
-        print(f"{e.ip}\t{' '.join(e.hostnames)}")
+        out(f"{e.ip}\t{' '.join(e.hostnames)}")
 
 
 @app.command("config")
@@ -329,12 +483,12 @@ def show_config(config_file: ConfigOpt = None, provider: ProviderOpt = None) -> 
     import yaml
 
     cfg = load_config(config_file, provider)
-    print(yaml.safe_dump(config.to_dict(cfg), sort_keys=False), end="")
+    out(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
 
 
 def _version_callback(value: bool) -> None:
     if value:
-        print(f"devcluster {__version__}")
+        out(f"devcluster {__version__}")
         raise typer.Exit()
 
 
@@ -358,6 +512,10 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted: re-run `devcluster up` (steps are idempotent) or use --from")
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`): nothing is wrong with the command itself.
+        _silence_stdout()
+        sys.exit(0)
 
 
 # Command groups defined in their own modules register themselves on `app` when imported.

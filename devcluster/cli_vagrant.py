@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from devcluster.cli import ConfigOpt, app, console, load_config, make_context
+from devcluster.cli import ConfigOpt, app, console, open_context
 from devcluster.errors import ConfigError
+from devcluster.steps import Context
 
 snapshot_app = typer.Typer(help="Save or restore a snapshot of every VM (vagrant provider).", no_args_is_help=True)
 check_app = typer.Typer(help="Checks of the running cluster.", no_args_is_help=True)
@@ -16,9 +17,11 @@ app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(check_app, name="check")
 
 
-def _vagrant_ctx(config_file: Path | None):  # type: ignore[no-untyped-def]
-    cfg = load_config(config_file, "vagrant")
-    return make_context(cfg)
+def _vagrant_ctx(config_file: Path | None) -> Context:
+    """The Vagrant cluster of the config; an error, before Vagrant runs, when `up` never made it."""
+    ctx = open_context(config_file, "vagrant", dry_run=True)
+    ctx.provider.require_cluster()
+    return ctx
 
 
 @app.command()
@@ -69,8 +72,7 @@ def check_nodes(
     """
     from devcluster.nodecheck import run_checks
 
-    cfg = load_config(config_file, provider)
-    if cfg.provider == "existing":
+    ctx = open_context(config_file, provider, dry_run=True)
+    if ctx.config.provider == "existing":
         raise ConfigError("check nodes needs --provider kind or vagrant (how else to reach the nodes?)")
-    ctx = make_context(cfg)
     raise typer.Exit(run_checks(ctx, junitxml, [a for a in ctx_.args if a != "--"]))

@@ -49,6 +49,9 @@ class KindConfig:
     # cluster private to this machine.
     listen_address: str = "127.0.0.1"
     create_timeout: int = 600
+    # Keep the node containers of a failed `kind create cluster` (kind --retain) so their logs can be
+    # exported; CI sets it. `devcluster down` deletes them either way.
+    retain_on_failure: bool = False
 
 
 @dataclass
@@ -341,10 +344,35 @@ def _build(cls: Any, data: dict[str, Any], prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
+def is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def valid_hostname(name: str) -> bool:
-    if not name or len(name) > 253 or name.endswith("."):
+    """A DNS name, and not an address: `10.0.0.1` passes the label rule but is no name for an ingress."""
+    if not name or len(name) > 253 or name.endswith(".") or is_ip_address(name):
+        return False
+    if name.rsplit(".", 1)[-1].isdigit():
         return False
     return all(_HOST_LABEL_RE.match(label) for label in name.lower().split("."))
+
+
+MDNS_NOTE = (
+    "{host} ends in .local, which mDNS resolvers (macOS, most Linux desktops) answer before /etc/hosts is "
+    "read: on those laptops {host} will not reach the cluster. Use a .lan name (the default forail.lan)."
+)
+
+
+def warnings(cfg: Config) -> list[str]:
+    """Valid but risky settings: said on every laptop, not only where this machine's resolver shows the trap."""
+    out = []
+    if cfg.hostname.lower().endswith(".local"):
+        out.append(MDNS_NOTE.format(host=cfg.hostname))
+    return out
 
 
 def _validate(cfg: Config) -> None:
@@ -353,6 +381,9 @@ def _validate(cfg: Config) -> None:
 
     if not _NAME_RE.match(cfg.name):
         fail("name", f"{cfg.name!r} is not a valid cluster name", "lowercase letters, digits and '-', max 40")
+    if is_ip_address(cfg.hostname):
+        fail("hostname", f"{cfg.hostname!r} is an IP address, not a hostname",
+             "give the name the platform is served under (default forail.lan); the address comes from the provider")
     if not valid_hostname(cfg.hostname):
         fail("hostname", f"{cfg.hostname!r} is not a valid hostname")
     if not cfg.kubernetes_version.startswith("1.30"):
@@ -433,6 +464,9 @@ def load(path: str | Path | None = None, overrides: dict[str, Any] | None = None
         path = CONFIG_FILENAME
     if path is not None:
         p = Path(path)
+        if p.is_dir():
+            raise ConfigError(f"config file {p} is a directory",
+                              f"pass the file itself, e.g. --config {p / CONFIG_FILENAME}")
         if not p.is_file():
             raise ConfigError(f"config file {p} does not exist")
         try:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Literal
 
 from devcluster import runner
-from devcluster.config import Config
+from devcluster.config import Config, warnings
 from devcluster.errors import DevclusterError
-from devcluster.hosts import MDNS_WARNING, mdns_hijacks
 from devcluster.providers.base import Provider, Tool
+
+INSTALL_TOOLS = "scripts/install-tools.sh installs the pinned kind, kubectl and helm into ~/.local/bin"
+# Kubernetes' version skew policy: kubectl within one minor of the 1.30 API server; helm's own policy
+# (helm.sh/docs/topics/version_skew): 3.15 is built against 1.30, 3.18 still supports it.
+SUPPORTED_MINORS = {"kubectl": (29, 31), "helm": (15, 18)}
 
 
 @dataclass
@@ -17,6 +23,29 @@ class Finding:
     ok: bool
     detail: str
     fix: str = ""
+    # "warn": works, but outside what is tested or supported; doctor still exits 0.
+    warning: bool = False
+
+    @property
+    def level(self) -> Literal["ok", "warn", "fail"]:
+        if not self.ok:
+            return "fail"
+        return "warn" if self.warning else "ok"
+
+
+def version_skew(tool: str, version_text: str) -> Finding | None:
+    """A warning when kubectl/helm is outside the versions that support a Kubernetes 1.30 cluster."""
+    bounds = SUPPORTED_MINORS.get(tool)
+    m = re.search(r"v?(\d+)\.(\d+)\.(\d+)", version_text)
+    if bounds is None or m is None:
+        return None
+    major, minor = int(m.group(1)), int(m.group(2))
+    expected_major = 1 if tool == "kubectl" else 3
+    if major == expected_major and bounds[0] <= minor <= bounds[1]:
+        return None
+    wanted = f"{expected_major}.{bounds[0]}-{expected_major}.{bounds[1]}"
+    return Finding(f"{tool} version", True, f"{tool} {m.group(0)} is outside {wanted}, the versions supported "
+                   "with a Kubernetes 1.30 cluster", INSTALL_TOOLS, warning=True)
 
 
 def check_tools(tools: list[Tool]) -> list[Finding]:
@@ -35,18 +64,32 @@ def check_tools(tools: list[Tool]) -> list[Finding]:
         detail = first[0] if first else ""
         if res.returncode != 0:
             findings.append(Finding(tool.name, False, f"`{tool.name}` failed: {detail}", tool.fix))
-        else:
-            findings.append(Finding(tool.name, True, detail))
+            continue
+        findings.append(Finding(tool.name, True, detail))
+        skew = version_skew(tool.name, detail)
+        if skew is not None:
+            findings.append(skew)
     return findings
 
 
-def check_host(cfg: Config) -> list[Finding]:
-    findings = []
-    if mdns_hijacks(cfg.hostname):
-        findings.append(Finding("hostname", False, MDNS_WARNING.format(host=cfg.hostname),
-                                "set hostname: forail.lan in devcluster.yaml"))
+def check_host(cfg: Config, ingress_ip: str) -> list[Finding]:
+    """What the hostname really resolves to here, and the risky settings every laptop would hit."""
+    from devcluster import hosts
+
+    findings = [Finding("hostname", True, warning, "use a .lan name, e.g. hostname: forail.lan", warning=True)
+                for warning in warnings(cfg)]
+    addresses = hosts.resolve(cfg.hostname)
+    if not addresses:
+        findings.append(Finding("hostname", True, f"{cfg.hostname} does not resolve on this machine yet",
+                                "`devcluster up` (or `devcluster hosts add`) writes it into /etc/hosts",
+                                warning=True))
+    elif ingress_ip not in addresses:
+        findings.append(Finding("hostname", False, f"{cfg.hostname} resolves to {', '.join(addresses)}, not to "
+                                f"the cluster's ingress {ingress_ip}",
+                                f"look for another line for {cfg.hostname} in {cfg.hosts.file} "
+                                "(`devcluster hosts add --force` comments it out), or DNS overriding it"))
     else:
-        findings.append(Finding("hostname", True, f"{cfg.hostname} resolves through /etc/hosts"))
+        findings.append(Finding("hostname", True, f"{cfg.hostname} resolves to {ingress_ip}"))
     return findings
 
 
@@ -54,7 +97,7 @@ def run_doctor(cfg: Config, provider: Provider) -> list[Finding]:
     tools = provider.tools()
     if cfg.stack.enabled and any(r.git for r in cfg.stack.releases):
         tools.append(Tool("git", ("--version",), "install git: the stack's charts are cloned from git"))
-    findings = check_tools(tools) + check_host(cfg)
+    findings = check_tools(tools) + check_host(cfg, cfg.ingress_ip())
     extra = getattr(provider, "doctor_checks", None)
     if extra is not None:
         findings += extra()

@@ -45,6 +45,10 @@ class ChartRef:
 
 @dataclass
 class Release:
+    """A release and its values in helm's precedence order, lowest first:
+    ``generated`` (derived by devcluster) < ``values_files`` (the user's files, in order) < ``values``
+    (the user's inline values). Helm applies ``--values`` left to right, the last one wins."""
+
     name: str
     namespace: str
     chart: ChartRef
@@ -52,12 +56,14 @@ class Release:
     values_files: list[str] = field(default_factory=list)
     wait: bool = True
     timeout: int = 600
+    generated: dict[str, Any] = field(default_factory=dict)
 
     def digest(self) -> str:
         """What identifies the desired state; equal digests mean `helm upgrade` would be a no-op."""
         blob = json.dumps(
             {"chart": [self.chart.chart, self.chart.repo, self.chart.version], "values": self.values,
-             "files": [_file_digest(f) for f in self.values_files], "ns": self.namespace},
+             "generated": self.generated, "files": [_file_digest(f) for f in self.values_files],
+             "ns": self.namespace},
             sort_keys=True, default=str,
         )
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -95,15 +101,24 @@ class Helm:
             argv += ["--kube-context", self.context]
         return argv
 
+    def _private_values(self, values: dict[str, Any]) -> Path:
+        return write_private(self.workdir / f".values-{os.getpid()}-{os.urandom(4).hex()}.yaml",
+                             yaml.safe_dump(values, sort_keys=True))
+
     @contextlib.contextmanager
     def _values_args(self, rel: Release) -> Iterator[list[str]]:
-        """``--values`` for the user's files, then a 0600 file with ``rel.values`` that is gone afterwards."""
-        path = write_private(self.workdir / f".values-{os.getpid()}-{os.urandom(4).hex()}.yaml",
-                             yaml.safe_dump(rel.values, sort_keys=True))
+        """``--values`` in precedence order: generated, the user's files, the user's inline values.
+
+        Generated and inline values go through 0600 files (they hold secrets) that are gone afterwards.
+        """
+        generated = self._private_values(rel.generated)
+        inline = self._private_values(rel.values)
         try:
-            yield [arg for f in [*rel.values_files, str(path)] for arg in ("--values", f)]
+            files = [str(generated), *rel.values_files, str(inline)]
+            yield [arg for f in files for arg in ("--values", f)]
         finally:
-            path.unlink(missing_ok=True)
+            generated.unlink(missing_ok=True)
+            inline.unlink(missing_ok=True)
 
     def upgrade_install(self, rel: Release) -> None:
         with self._values_args(rel) as values:

@@ -8,11 +8,14 @@ without a cluster and shared by the `up` steps, `status` and the E2E suite.
 from __future__ import annotations
 
 import ipaddress
+import os
 import urllib.parse
+import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import urllib3
 import yaml
 from kubernetes import client
 from kubernetes import config as kconfig
@@ -21,6 +24,10 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.stream import stream
 
 from devcluster.errors import DevclusterError
+
+# A kubeconfig with insecure-skip-tls-verify (a choice its owner made) would print urllib3's warning on every
+# request, burying devcluster's own output.
+warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
 
 FIELD_MANAGER = "devcluster"
 MANAGED_LABELS = {"app.kubernetes.io/managed-by": "devcluster"}
@@ -113,19 +120,16 @@ def is_local_server(server: str) -> bool:
 
 def kubeconfig_server(kubeconfig: Path | None, context: str | None) -> tuple[str, str]:
     """(context name, server URL) the kubeconfig selects, for the safety check."""
-    contexts, active = kconfig.list_kube_config_contexts(config_file=str(kubeconfig) if kubeconfig else None)
+    data = read_kubeconfig(kubeconfig)
+    contexts, active = kconfig.list_kube_config_contexts(config_file=str(kubeconfig_location(kubeconfig)))
+    wanted = context or (active or {}).get("name")
     chosen = None
     for ctx in contexts:
-        if ctx["name"] == (context or active["name"]):
+        if ctx["name"] == wanted:
             chosen = ctx
     if chosen is None:
         names = ", ".join(c["name"] for c in contexts)
         raise DevclusterError(f"context {context!r} not found in the kubeconfig", f"available: {names}")
-    data = yaml.safe_load(Path(kubeconfig).read_text()) if kubeconfig else None
-    if data is None:
-        from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION
-
-        data = yaml.safe_load(Path(KUBE_CONFIG_DEFAULT_LOCATION).expanduser().read_text())
     cluster_name = chosen["context"]["cluster"]
     for cl in data.get("clusters", []):
         if cl["name"] == cluster_name:
@@ -136,21 +140,70 @@ def kubeconfig_server(kubeconfig: Path | None, context: str | None) -> tuple[str
 # ---------------------------------------------------------------- the client
 
 
+KUBECONFIG_HINT = "check --kubeconfig/--context, or run `devcluster up` to create the cluster"
+
+
+def kubeconfig_location(kubeconfig: Path | None) -> Path:
+    """The file the client reads when none is given: $KUBECONFIG's first entry, else ~/.kube/config."""
+    if kubeconfig is not None:
+        return kubeconfig.expanduser()
+    first = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+    return Path(first or "~/.kube/config").expanduser()
+
+
+def read_kubeconfig(kubeconfig: Path | None) -> dict[str, Any]:
+    """The kubeconfig as a mapping, or an error naming the file: the client's own errors on a missing
+    or malformed file are a bare 'Invalid kube-config' or a TypeError from deep inside it."""
+    path = kubeconfig_location(kubeconfig)
+    if not path.is_file():
+        raise DevclusterError(f"no kubeconfig at {path}", KUBECONFIG_HINT)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise DevclusterError(f"cannot read kubeconfig {path}: {exc}", KUBECONFIG_HINT) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("clusters"), list):
+        raise DevclusterError(f"{path} is not a kubeconfig: expected a YAML mapping with clusters, contexts and "
+                              "users", KUBECONFIG_HINT)
+    return data
+
+
+def api_error_detail(exc: BaseException, server: str) -> str:
+    """What a failed API call means, in words: unauthorized is not the same as unreachable."""
+    if isinstance(exc, ApiException):
+        if exc.status == 401:
+            return (f"the API server at {server} rejected the credentials (HTTP 401 Unauthorized): "
+                    "the kubeconfig's token or client certificate is wrong or expired")
+        if exc.status == 403:
+            return f"the API server at {server} refused access (HTTP 403 Forbidden): {exc.reason}"
+        return f"the API server at {server} answered HTTP {exc.status} {exc.reason}"
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return f"TLS to {server} failed: {text}"
+    if isinstance(exc, (urllib3.exceptions.NewConnectionError, ConnectionError)):
+        return f"nothing answers at {server} ({text.split(': ', 1)[-1]})"
+    if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)):
+        return f"{server} did not answer in time"
+    return f"{server}: {type(exc).__name__}: {text}"
+
+
 class Kube:
     """Typed and dynamic API clients for one cluster."""
 
     def __init__(self, kubeconfig: Path | None, context: str | None = None) -> None:
         self.kubeconfig = kubeconfig
         self.context = context
+        location = kubeconfig_location(kubeconfig)
+        read_kubeconfig(kubeconfig)
         try:
-            self.api_client = kconfig.new_client_from_config(
-                config_file=str(kubeconfig) if kubeconfig else None, context=context
-            )
-        except (kconfig.ConfigException, OSError) as exc:
-            raise DevclusterError(
-                f"cannot load kubeconfig {kubeconfig or '(default)'}: {exc}",
-                "check --kubeconfig/--context, or run `devcluster up` to create the cluster",
-            ) from exc
+            self.api_client = kconfig.new_client_from_config(config_file=str(location), context=context)
+        except (kconfig.ConfigException, OSError, TypeError, AttributeError, KeyError) as exc:
+            raise DevclusterError(f"cannot load kubeconfig {location}: {exc}", KUBECONFIG_HINT) from exc
+
+    @property
+    def server(self) -> str:
+        return str(self.api_client.configuration.host)
 
     @cached_property
     def core(self) -> client.CoreV1Api:
@@ -185,11 +238,12 @@ class Kube:
         return DynamicClient(self.api_client)
 
     def reachable(self, timeout: float = 5.0) -> tuple[bool, str]:
+        """(True, version) when the API answers, else (False, why in words: 401 is not 'unreachable')."""
         try:
             info = client.VersionApi(self.api_client).get_code(_request_timeout=timeout)
             return True, info.git_version
         except Exception as exc:
-            return False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            return False, api_error_detail(exc, self.server)
 
     # ----------------------------------------------------------- reads
 

@@ -9,7 +9,7 @@ from devcluster.steps import Step
 
 
 def up_steps(cfg: Config, provider: Provider, skip_stack: bool = False) -> list[Step]:
-    steps = provider.cluster_steps() + prerequisite_steps(cfg)
+    steps = provider.cluster_steps() + prerequisite_steps(cfg, provider.bundles_local_path_provisioner())
     if cfg.stack.enabled and not skip_stack and cfg.stack.releases:
         from devcluster.stack import stack_steps
 

@@ -11,14 +11,15 @@ import base64
 import json
 import os
 import re
-from pathlib import Path
 from typing import Any
+
+from rich.markup import escape
 
 from devcluster import fetch, hosts, tls
 from devcluster.charts import ensure_dependencies
 from devcluster.config import Config
 from devcluster.errors import DevclusterError
-from devcluster.helm import ChartRef, Helm, Release, deep_merge
+from devcluster.helm import ChartRef, Helm, Release
 from devcluster.kube import default_class_patches
 from devcluster.steps import Context, Step
 from devcluster.waiting import wait_for
@@ -48,7 +49,7 @@ def traefik_release(cfg: Config) -> Release:
     t = cfg.addons.traefik
     return Release(
         name=t.release, namespace=t.namespace,
-        chart=ChartRef(t.chart, t.repo, t.version), values=deep_merge(traefik_values(cfg), t.values),
+        chart=ChartRef(t.chart, t.repo, t.version), generated=traefik_values(cfg), values=dict(t.values),
         wait=True, timeout=cfg.timeouts.helm,
     )
 
@@ -108,14 +109,48 @@ def _local_path_done(ctx: Context) -> bool:
     return LOCAL_PATH_CLASS in classes and not default_class_patches(classes, LOCAL_PATH_CLASS)
 
 
+LOCAL_PATH_PROVISIONER = "rancher.io/local-path"
+
+
+def local_path_class() -> dict[str, Any]:
+    """The `local-path` StorageClass as upstream's manifest defines it, for a provisioner that is already there."""
+    return {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": LOCAL_PATH_CLASS, "labels": {"app.kubernetes.io/managed-by": "devcluster"}},
+        "provisioner": LOCAL_PATH_PROVISIONER, "volumeBindingMode": "WaitForFirstConsumer",
+        "reclaimPolicy": "Delete",
+    }
+
+
+def _bundled_local_path_done(ctx: Context) -> bool:
+    kube = ctx.kube()
+    sc = kube.get_or_none(kube.storage.read_storage_class, LOCAL_PATH_CLASS)
+    if sc is None or sc.provisioner != LOCAL_PATH_PROVISIONER:
+        return False
+    return not default_class_patches(kube.storage_class_annotations(), LOCAL_PATH_CLASS)
+
+
+def _bundled_local_path_apply(ctx: Context) -> None:
+    """kind already runs local-path-provisioner for `rancher.io/local-path` (behind its `standard` class):
+    applying upstream's manifest over it would swap its image for ones pulled from Docker Hub."""
+    kube = ctx.kube()
+    kube.apply(local_path_class())
+    _only_default_local_path(ctx)
+
+
+def _only_default_local_path(ctx: Context) -> None:
+    kube = ctx.kube()
+    for name, patch in default_class_patches(kube.storage_class_annotations(), LOCAL_PATH_CLASS).items():
+        kube.storage.patch_storage_class(name, patch)
+        ctx.console.print(f"  StorageClass {name}: default -> {name == LOCAL_PATH_CLASS}")
+
+
 def _local_path_apply(ctx: Context) -> None:
     data = fetch.fetch(local_path_source(ctx.config), ctx.state.path("cache"), ctx.config.addons.local_path.sha256)
     kube = ctx.kube()
     for obj in fetch.load_manifest(data):
         kube.apply(obj)
-    for name, patch in default_class_patches(kube.storage_class_annotations(), LOCAL_PATH_CLASS).items():
-        kube.storage.patch_storage_class(name, patch)
-        ctx.console.print(f"  StorageClass {name}: default -> {name == LOCAL_PATH_CLASS}")
+    _only_default_local_path(ctx)
 
 
 def helm_for(ctx: Context) -> Helm:
@@ -230,35 +265,40 @@ def _rollouts_wait(ctx: Context) -> None:
              console=ctx.console, hint="kubectl get pods -A; then devcluster logs --collect DIR")
 
 
-def hosts_file(cfg: Config, state_root: Path, path: str | None = None) -> hosts.HostsFile:
-    return hosts.HostsFile(Path(path or cfg.hosts.file), state_root.parent / "hosts-backups")
-
-
 def desired_hosts_entries(cfg: Config) -> list[hosts.Entry]:
     return [hosts.validate_entry(cfg.ingress_ip(), [cfg.hostname])]
 
 
 def _hosts_done(ctx: Context) -> bool:
-    return hosts_file(ctx.config, ctx.state.root).show(ctx.config.name) == desired_hosts_entries(ctx.config)
+    hf = hosts.hosts_file_for(ctx.config, ctx.state.root)
+    return hf.show(ctx.config.name) == desired_hosts_entries(ctx.config)
 
 
 def _hosts_apply(ctx: Context) -> None:
-    hf = hosts_file(ctx.config, ctx.state.root)
-    if hosts.mdns_hijacks(ctx.config.hostname):
-        ctx.console.print("[yellow]warning:[/yellow] " + hosts.MDNS_WARNING.format(host=ctx.config.hostname))
+    hf = hosts.hosts_file_for(ctx.config, ctx.state.root)
     hf.add(ctx.config.name, desired_hosts_entries(ctx.config))
     for msg in hf.messages:
-        ctx.console.print(f"  {msg}")
+        ctx.console.print(f"  {escape(msg)}")
 
 
-def prerequisite_steps(cfg: Config) -> list[Step]:
+def local_path_step(cfg: Config, bundled: bool) -> Step:
+    if bundled:
+        return Step("local-path-storage",
+                    "add the `local-path` StorageClass for the cluster's own local-path-provisioner "
+                    f"({LOCAL_PATH_PROVISIONER}, no new images) and make it the only default StorageClass",
+                    _bundled_local_path_apply, _bundled_local_path_done)
+    return Step("local-path-storage",
+                f"apply local-path-provisioner {cfg.addons.local_path.version} and make `local-path` the only "
+                "default StorageClass",
+                _local_path_apply, _local_path_done,
+                hint="offline? set addons.local_path.manifest to a local copy")
+
+
+def prerequisite_steps(cfg: Config, bundled_local_path: bool = False) -> list[Step]:
+    """``bundled_local_path``: the provider's clusters already run local-path-provisioner (kind)."""
     rel = traefik_release(cfg)
     steps = [
-        Step("local-path-storage",
-             f"apply local-path-provisioner {cfg.addons.local_path.version} and make `local-path` the only "
-             "default StorageClass",
-             _local_path_apply, _local_path_done,
-             hint="offline? set addons.local_path.manifest to a local copy"),
+        local_path_step(cfg, bundled_local_path),
         Step("traefik",
              f"helm upgrade --install Traefik chart {rel.chart.version} in {rel.namespace}: NodePort "
              f"{cfg.node_ports.http}/{cfg.node_ports.https}, default IngressClass traefik",

@@ -15,7 +15,7 @@ from devcluster import charts, secrets_store
 from devcluster.config import Config, PostInstallConfig, ReleaseConfig
 from devcluster.diagnostics import not_ready_report
 from devcluster.errors import DevclusterError
-from devcluster.helm import Release, deep_merge
+from devcluster.helm import Release
 from devcluster.kube import job_status, rollout_status
 from devcluster.prereqs import helm_for, helm_release_done, helm_release_install
 from devcluster.state import write_private
@@ -52,8 +52,8 @@ def release_for(ctx: Context, rel: ReleaseConfig) -> Release:
             raise DevclusterError("no operator token yet", "run the operator-token step first")
         values = operator_values(cfg, token)
     chart = charts.resolve(rel, ctx.state.path("cache"))
-    return Release(rel.name, rel.namespace, chart, deep_merge(values, rel.values), list(rel.values_files),
-                   rel.wait, rel.timeout)
+    return Release(rel.name, rel.namespace, chart, dict(rel.values), list(rel.values_files), rel.wait, rel.timeout,
+                   generated=values)
 
 
 def forail_release(cfg: Config) -> ReleaseConfig | None:

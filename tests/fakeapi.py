@@ -81,6 +81,8 @@ class FakeApiServer:
         self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # (apiVersion, plural, ns, name)
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content-type)
         self.auto_ready = auto_ready
+        # When set, requests must carry `Authorization: Bearer <token>`, or get 401 like a real API server.
+        self.require_token: str | None = None
         self.resources = list(RESOURCES)
         # Stand-ins for controllers: called with (resource, object) after every write; may edit the object.
         self.controllers: list[Callable[[Res, dict[str, Any]], None]] = []
@@ -272,6 +274,10 @@ class FakeApiServer:
 
             def _handle(self, method: str) -> None:
                 server.requests.append((method, self.path, self.headers.get("Content-Type") or ""))
+                if server.require_token is not None and \
+                        self.headers.get("Authorization") != f"Bearer {server.require_token}":
+                    self._status(401, "Unauthorized", "Unauthorized")
+                    return
                 if method == "GET" and self._discovery():
                     return
                 route = self._route()

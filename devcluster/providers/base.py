@@ -23,8 +23,10 @@ class Tool:
 
 
 # Every provider installs charts and talks to the API the same way.
-HELM_TOOL = Tool("helm", ("version", "--short"), "https://helm.sh/docs/intro/install/")
-KUBECTL_TOOL = Tool("kubectl", ("version", "--client"), "https://kubernetes.io/docs/tasks/tools/")
+HELM_TOOL = Tool("helm", ("version", "--short"),
+                 "bash scripts/install-tools.sh (pinned helm v3.17.3), or https://helm.sh/docs/intro/install/")
+KUBECTL_TOOL = Tool("kubectl", ("version", "--client"),
+                    "bash scripts/install-tools.sh (pinned kubectl v1.30.14), or https://kubernetes.io/docs/tasks/tools/")
 
 
 class Provider(ABC):
@@ -58,6 +60,10 @@ class Provider(ABC):
 
     def expected_nodes(self) -> int | None:
         return None
+
+    def bundles_local_path_provisioner(self) -> bool:
+        """Whether the provider's clusters already run local-path-provisioner for rancher.io/local-path."""
+        return False
 
     def describe(self) -> dict[str, Any]:
         return {"provider": self.name, "kubeconfig": str(self.kubeconfig() or ""), "context": self.context()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,11 @@ from devcluster.assets import asset_dir
 from devcluster.config import KIND_VERSION, Config
 from devcluster.errors import DevclusterError
 from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, Provider, Tool, nodes_ready_step
-from devcluster.state import write_private
+from devcluster.state import State, write_private
 from devcluster.steps import Context, Step
 
-KIND_HINT = f"install kind {KIND_VERSION}: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+KIND_HINT = (f"install kind {KIND_VERSION}: bash scripts/install-tools.sh, or "
+             "https://kind.sigs.k8s.io/docs/user/quick-start/#installation")
 DOCKER_HINT = "start Docker (or Docker Desktop) and check that `docker info` works for your user"
 
 
@@ -62,8 +64,16 @@ def busy_ports(address: str, ports: list[int]) -> list[int]:
     return busy
 
 
+PortProbe = Callable[[str, list[int]], list[int]]
+
+
 class KindProvider(Provider):
     name = "kind"
+
+    def __init__(self, cfg: Config, state: State, port_probe: PortProbe = busy_ports) -> None:
+        super().__init__(cfg, state)
+        # Injected so tests never depend on what listens on this machine's 30080/30443.
+        self.port_probe = port_probe
 
     @property
     def config_path(self) -> Path:
@@ -74,6 +84,10 @@ class KindProvider(Provider):
 
     def expected_nodes(self) -> int | None:
         return 1 + self.cfg.kind.workers
+
+    def bundles_local_path_provisioner(self) -> bool:
+        # kind's node image runs local-path-provisioner in local-path-storage behind its `standard` class.
+        return True
 
     def cluster_exists(self) -> bool:
         res = runner.run(["kind", "get", "clusters"], timeout=60, hint=KIND_HINT)
@@ -86,7 +100,7 @@ class KindProvider(Provider):
         if self.cluster_exists():
             return
         ports = [self.cfg.node_ports.http, self.cfg.node_ports.https]
-        busy = busy_ports(self.cfg.kind.listen_address, ports)
+        busy = self.port_probe(self.cfg.kind.listen_address, ports)
         if busy:
             raise DevclusterError(
                 f"port(s) {', '.join(map(str, busy))} on {self.cfg.kind.listen_address} are already in use; "
@@ -97,9 +111,10 @@ class KindProvider(Provider):
     def _create(self, ctx: Context) -> None:
         write_private(self.config_path, yaml.safe_dump(render_config(self.cfg), sort_keys=False))
         timeout = self.cfg.kind.create_timeout
+        retain = ["--retain"] if self.cfg.kind.retain_on_failure else []
         runner.run(
             ["kind", "create", "cluster", "--name", self.cfg.name, "--config", str(self.config_path),
-             "--kubeconfig", str(self.state.kubeconfig), "--wait", f"{timeout}s"],
+             "--kubeconfig", str(self.state.kubeconfig), "--wait", f"{timeout}s", *retain],
             timeout=timeout + 300, hint=f"kind export logs --name {self.cfg.name}; then devcluster down",
             echo=ctx.echo,
         )

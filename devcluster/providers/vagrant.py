@@ -364,6 +364,13 @@ class VagrantProvider(Provider):
                       for n in self.nodes]
         return out
 
+    def require_cluster(self) -> None:
+        """`vagrant.json` is written by `up` before any VM exists: without it there is no cluster to act on,
+        and running Vagrant anyway prints Ruby's errors and leaves a `.vagrant/` directory behind."""
+        if not self.settings_path.is_file():
+            raise DevclusterError(f"no Vagrant cluster {self.cfg.name!r} (nothing in {self.state.root})",
+                                  "create it with `devcluster up --provider vagrant`")
+
     def ssh_interactive(self, node: str) -> int:
         if node not in {n.name for n in self.nodes}:
             raise DevclusterError(f"no node {node!r}", "nodes: " + ", ".join(n.name for n in self.nodes))

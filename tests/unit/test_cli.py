@@ -79,8 +79,9 @@ def test_doctor_reports_versions_and_fixes(fake_tools, monkeypatch: pytest.Monke
     assert "Cannot connect to the Docker daemon" in out and "start Docker" in out
 
 
-def test_e2e_command_fails_when_the_cluster_is_unreachable(tmp_path: Path) -> None:
-    """`devcluster e2e` runs the packaged suite with the cluster required: unreachable is a failure, not a skip."""
+def test_e2e_command_fails_in_one_line_when_the_cluster_is_unreachable(tmp_path: Path) -> None:
+    """`devcluster e2e` with no cluster: one clear error and exit 1 (not 16 setup errors), and a JUnit
+    report that says why nothing ran."""
     import subprocess
     import sys
     import xml.etree.ElementTree as ET
@@ -92,11 +93,14 @@ def test_e2e_command_fails_when_the_cluster_is_unreachable(tmp_path: Path) -> No
     junit = tmp_path / "e2e.xml"
     proc = subprocess.run([sys.executable, "-m", "devcluster", "e2e", "--kubeconfig", str(kc), "--junitxml",
                            str(junit), "--", "-k", "nodes_ready"], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
+                          cwd=tmp_path, env={**__import__("os").environ, "COLUMNS": "300"})
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    failures = [f.get("message", "") for f in ET.parse(junit).getroot().iter("failure")] + \
-               [e.get("message", "") for e in ET.parse(junit).getroot().iter("error")]
-    assert failures and all("no cluster" in m for m in failures), failures
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "is not reachable, so no test ran" in errors[0], proc.stderr
+    assert "nothing answers at http://127.0.0.1:9" in errors[0]
+    assert "ERROR" not in proc.stdout and "Traceback" not in proc.stderr
+    failures = [f.get("message", "") for f in ET.parse(junit).getroot().iter("failure")]
+    assert len(failures) == 1 and failures[0].startswith("cluster not reachable"), failures
 
 
 @pytest.mark.parametrize("args,code,needle", [
@@ -128,3 +132,63 @@ def test_errors_with_brackets_are_printed_verbatim(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "devcluster", "plan"], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path, env={**__import__("os").environ, "COLUMNS": "200"})
     assert proc.returncode == 2 and "stack.releases[0].chart" in proc.stderr
+
+
+def test_hosts_add_warns_about_a_hand_written_line_and_force_disables_it_reversibly(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"
+    original = "127.0.0.1 localhost\n10.9.9.9 forail.lan\n"
+    hosts.write_text(original)
+    added = run("hosts", "add", "--hosts-file", str(hosts), "--ip", "127.0.0.1")
+    assert added.exit_code == 0  # type: ignore[attr-defined]
+    assert f"{hosts}:2" in added.output and "--force" in added.output  # type: ignore[attr-defined]
+    assert "10.9.9.9 forail.lan\n" in hosts.read_text()
+    forced = run("hosts", "add", "--hosts-file", str(hosts), "--ip", "127.0.0.1", "--force")
+    assert forced.exit_code == 0  # type: ignore[attr-defined]
+    assert "\n10.9.9.9 forail.lan\n" not in hosts.read_text()
+    assert run("hosts", "remove", "--hosts-file", str(hosts)).exit_code == 0  # type: ignore[attr-defined]
+    assert hosts.read_text() == original
+
+
+def test_hosts_add_rejects_an_ip_as_hostname_and_warns_about_local(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"
+    hosts.write_text("")
+    bad = run("hosts", "add", "--hosts-file", str(hosts), "--ip", "127.0.0.1", "--hostname", "10.1.2.3")
+    assert isinstance(bad.exception, ConfigError) and "IP address" in bad.exception.message  # type: ignore[attr-defined]
+    local = run("hosts", "add", "--hosts-file", str(hosts), "--ip", "127.0.0.1", "--hostname", "forail.local")
+    assert local.exit_code == 0 and ".local" in local.output and ".lan" in local.output  # type: ignore[attr-defined]
+
+
+def test_local_hostname_is_warned_about_in_plan_and_an_ip_hostname_is_refused(write_config) -> None:  # type: ignore[no-untyped-def]
+    cfg = write_config("hostname: forail.local\n")
+    result = run("plan", "--config", str(cfg))
+    assert result.exit_code == 0 and "mDNS" in result.output  # type: ignore[attr-defined]
+    ip = write_config("hostname: 10.0.0.5\n")
+    refused = run("plan", "--config", str(ip))
+    assert isinstance(refused.exception, ConfigError)  # type: ignore[attr-defined]
+    assert "is an IP address, not a hostname" in refused.exception.message  # type: ignore[attr-defined]
+
+
+def test_doctor_prints_full_fixes_and_warns_on_version_skew(fake_tools, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Fake kind/docker/helm/kubectl (kind cannot run here): kubectl 1.27 is outside the skew -> a warning,
+    not a failure; the hostname check reports the resolver's real answer, not a claim."""
+    import os
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("PATH", str(fake_tools.bindir) + os.pathsep + "/usr/bin:/bin")
+    fake_tools.add("kind", "print('kind v0.29.0 go1.24.2 linux/amd64')")
+    fake_tools.add("helm", "print('v3.17.3+ge4da497')")
+    fake_tools.add("docker", "print('28.2.2')")
+    fake_tools.add("kubectl", "print('Client Version: v1.27.3')")
+    fake_tools.add("git", "print('git version 2.39.5')")
+    cfg = tmp_path / "devcluster.yaml"
+    cfg.write_text("hostname: devcluster-test-unresolvable.lan\n")
+    result = run("doctor", "--provider", "kind", "--config", str(cfg))
+    out = " ".join(result.output.split())  # type: ignore[attr-defined]
+    assert result.exit_code == 0, out  # type: ignore[attr-defined]
+    assert "kubectl v1.27.3 is outside 1.29-1.31" in out
+    assert "scripts/install-tools.sh installs the pinned kind, kubectl and helm into ~/.local/bin" in out
+    monkeypatch.setenv("COLUMNS", "300")
+    wide = run("doctor", "--provider", "kind", "--config", str(cfg)).output  # type: ignore[attr-defined]
+    assert "devcluster-test-unresolvable.lan does not resolve on this machine yet" in wide
+    assert "resolves through /etc/hosts" not in wide

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -20,28 +21,48 @@ foreign_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max
 )
 
 
+def _join_lines(lines: list[str], eols: list[str], final_newline: bool) -> str:
+    text = "".join(line + eol for line, eol in zip(lines, eols[: len(lines)], strict=True))
+    return text[: -len(eols[len(lines) - 1])] if lines and not final_newline else text
+
+
+# Hosts-file-like text: lines joined by LF or CRLF (mixed), with or without a final newline.
+hosts_like_text = st.builds(
+    _join_lines,
+    st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"),
+                     max_size=30), max_size=8),
+    st.lists(st.sampled_from(["\n", "\r\n"]), min_size=8, max_size=8),
+    st.booleans(),
+).filter(lambda t: "# BEGIN devcluster" not in t and "# END devcluster" not in t)
+
+
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(before=foreign_text)
+@given(before=st.one_of(foreign_text, hosts_like_text))
 def test_add_then_remove_restores_any_content_byte_for_byte(before: str) -> None:
     added = hosts.with_block(before, "dev", [ENTRY])
     assert hosts.read_block(added, "dev") == [ENTRY]
-    restored = hosts.without_block(added, "dev")
-    if before == "" or before.endswith("\n"):
-        assert restored == before
-    else:
-        # We had to end the user's last line to start ours; that newline is the only difference.
-        assert restored == before + "\n"
+    assert added.startswith(before), "nothing before the block may change"
+    assert added.endswith("\n") == (before == "" or before.endswith("\n")), "a missing final newline stays missing"
+    assert hosts.without_block(added, "dev") == before
 
 
 @settings(max_examples=200)
-@given(before=foreign_text, after=foreign_text)
-def test_content_around_an_existing_block_survives_update(before: str, after: str) -> None:
-    sep = "" if before == "" or before.endswith("\n") else "\n"
-    text = before + sep + hosts.render_block("dev", [ENTRY]) + after
-    new_entry = hosts.Entry("127.0.0.1", ("forail.lan", "api.forail.lan"))
+@given(before=foreign_text, after=foreign_text, eol=st.sampled_from(["\n", "\r\n"]), at_eof=st.booleans())
+def test_content_around_an_existing_block_survives_update(before: str, after: str, eol: str, at_eof: bool) -> None:
+    """An update rewrites the block where it is, in its own line ending, and touches nothing around it."""
+    if at_eof and (before == "" or before.endswith("\n")):
+        before += "last line"  # only a file without a final newline gets a block that ends it
+    sep = "" if before == "" or before.endswith("\n") else eol
+    new_entry = hosts.Entry("127.0.0.1", ("forail.lan", "a.forail.lan"))
+    block = hosts.render_block("dev", [ENTRY], eol)
+    new_block = hosts.render_block("dev", [new_entry], eol)
+    if at_eof:  # the block ends a file without a final newline
+        after, block, new_block = "", block[: -len(eol)], new_block[: -len(eol)]
+    text = before + sep + block + after
     updated = hosts.with_block(text, "dev", [new_entry])
-    assert updated == before + sep + hosts.render_block("dev", [new_entry]) + after
-    assert hosts.without_block(updated, "dev") == before + sep + after
+    assert updated == before + sep + new_block + after
+    assert hosts.read_block(updated, "dev") == [new_entry]
+    assert hosts.without_block(updated, "dev") == (before if at_eof else before + sep + after)
 
 
 def test_add_is_idempotent_and_other_clusters_blocks_are_untouched(tmp_path: Path) -> None:
@@ -73,14 +94,65 @@ def test_write_keeps_mode_and_makes_a_backup(tmp_path: Path) -> None:
     assert backups[0].stat().st_mode & 0o777 == 0o600
 
 
-def test_crlf_file_and_missing_final_newline_are_preserved(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "original,added",
+    [
+        (b"", b"# BEGIN devcluster dev\n192.168.56.32\tforail.lan\n# END devcluster dev\n"),
+        (b"127.0.0.1 localhost", b"127.0.0.1 localhost\n# BEGIN devcluster dev\n192.168.56.32\tforail.lan\n"
+                                 b"# END devcluster dev"),
+        (b"127.0.0.1 localhost\r\n::1 localhost\r\n", b"127.0.0.1 localhost\r\n::1 localhost\r\n"
+         b"# BEGIN devcluster dev\r\n192.168.56.32\tforail.lan\r\n# END devcluster dev\r\n"),
+        (b"127.0.0.1 localhost\r\n::1 localhost", b"127.0.0.1 localhost\r\n::1 localhost\r\n"
+         b"# BEGIN devcluster dev\r\n192.168.56.32\tforail.lan\r\n# END devcluster dev"),
+        # Not UTF-8 (a Latin-1 comment): carried through untouched rather than a UnicodeDecodeError.
+        (b"# caf\xe9\n127.0.0.1 localhost\n", b"# caf\xe9\n127.0.0.1 localhost\n"
+         b"# BEGIN devcluster dev\n192.168.56.32\tforail.lan\n# END devcluster dev\n"),
+    ],
+    ids=["empty", "no-final-newline", "crlf", "crlf-no-final-newline", "not-utf8"],
+)
+def test_block_takes_the_files_line_endings_and_remove_restores_the_bytes(
+    tmp_path: Path, original: bytes, added: bytes
+) -> None:
     path = tmp_path / "hosts"
-    path.write_bytes(b"127.0.0.1 localhost\r\n::1 localhost")
+    path.write_bytes(original)
+    hf = hosts.HostsFile(path, tmp_path / "b", use_sudo=False)
+    assert hf.add("dev", [ENTRY]) is True
+    assert path.read_bytes() == added
+    assert hf.show("dev") == [ENTRY]
+    assert hf.remove("dev") is True
+    assert path.read_bytes() == original
+
+
+def test_update_keeps_the_blocks_place_and_line_ending(tmp_path: Path) -> None:
+    """A CRLF block in the middle of an LF file stays CRLF and stays in the middle."""
+    path = tmp_path / "hosts"
+    head, tail = b"127.0.0.1 localhost\n", b"10.1.1.1 other.lan\n::1 localhost"
+    path.write_bytes(head + b"# BEGIN devcluster dev\r\n1.2.3.4\tforail.lan\r\n# END devcluster dev\r\n" + tail)
     hf = hosts.HostsFile(path, tmp_path / "b", use_sudo=False)
     hf.add("dev", [ENTRY])
-    assert path.read_bytes().startswith(b"127.0.0.1 localhost\r\n::1 localhost\n# BEGIN devcluster dev\n")
+    assert path.read_bytes() == (head + b"# BEGIN devcluster dev\r\n192.168.56.32\tforail.lan\r\n"
+                                 b"# END devcluster dev\r\n" + tail)
     hf.remove("dev")
-    assert path.read_bytes() == b"127.0.0.1 localhost\r\n::1 localhost\n"
+    assert path.read_bytes() == head + tail
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [("", "\n"), ("a", "\n"), ("a\nb\n", "\n"), ("a\r\nb\r\n", "\r\n"), ("a\r\nb\r\nc\n", "\r\n"),
+     ("a\nb\nc\r\n", "\n"), ("a\r\nb\n", "\r\n"), ("a\nb\r\n", "\n"), ("a\rb\r", "\n")],
+)
+def test_line_ending_is_the_majority_then_the_first(text: str, expected: str) -> None:
+    assert hosts.line_ending(text) == expected
+
+
+def test_unterminated_crlf_block_is_refused_not_duplicated(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    text = b"127.0.0.1 localhost\r\n# BEGIN devcluster dev\r\n1.2.3.4 x.lan\r\n"
+    path.write_bytes(text)
+    hf = hosts.HostsFile(path, tmp_path / "b", use_sudo=False)
+    with pytest.raises(DevclusterError, match="without a matching"):
+        hf.add("dev", [ENTRY])
+    assert path.read_bytes() == text
 
 
 def test_unterminated_block_is_refused_and_file_untouched(tmp_path: Path) -> None:
@@ -98,6 +170,12 @@ def test_unterminated_block_is_refused_and_file_untouched(tmp_path: Path) -> Non
 def test_invalid_entries_are_rejected(ip: str, name: str) -> None:
     with pytest.raises(ConfigError):
         hosts.validate_entry(ip, [name] if name else [])
+
+
+@pytest.mark.parametrize("name", ["10.0.0.1", "::1", "fe80::1", "[::1]", "192.168.56.32"])
+def test_an_ip_address_is_refused_as_a_hostname(name: str) -> None:
+    with pytest.raises(ConfigError, match="is an IP address, not a hostname"):
+        hosts.validate_entry("10.0.0.1", ["forail.lan", name])
 
 
 def _worker(args: tuple[str, str, int]) -> None:
@@ -148,3 +226,50 @@ def test_not_writable_file_uses_sudo_and_says_so(tmp_path: Path, fake_tools) -> 
     argvs = [c["argv"] for c in fake_tools.calls("sudo")]
     assert argvs[0][0] == "install" and argvs[1][:2] == ["mv", "-f"]
     assert not os.path.exists(f"{path}.devcluster-new")
+
+
+@pytest.mark.parametrize("name", ["forail.local", "FORAIL.LOCAL", "api.forail.local."])
+def test_local_names_are_warned_about_even_where_nsswitch_has_no_mdns(tmp_path: Path, name: str) -> None:
+    """Teammates' laptops resolve .local by mDNS even if this machine does not: warn everywhere."""
+    plain = tmp_path / "nsswitch.conf"
+    plain.write_text("hosts: files dns\n")
+    (warning,) = hosts.hostname_warnings(name, plain)
+    assert name in warning and "mDNS" in warning and ".lan" in warning
+    assert "This machine has the trap too" not in warning
+
+
+def test_local_warning_adds_this_machines_trap_when_present(tmp_path: Path) -> None:
+    trapped = tmp_path / "nsswitch.conf"
+    trapped.write_text("hosts: mdns4_minimal [NOTFOUND=return] files dns\n")
+    (warning,) = hosts.hostname_warnings("forail.local", trapped)
+    assert "This machine has the trap too" in warning
+
+
+@pytest.mark.parametrize("name", ["forail.lan", "local.lan", "forail.localdomain", "mylocal"])
+def test_other_names_get_no_warning(tmp_path: Path, name: str) -> None:
+    trapped = tmp_path / "nsswitch.conf"
+    trapped.write_text("hosts: mdns4_minimal [NOTFOUND=return] files dns\n")
+    assert hosts.hostname_warnings(name, trapped) == []
+
+
+def test_resolve_asks_the_system_resolver() -> None:
+    addresses = hosts.resolve("localhost")
+    assert addresses and set(addresses) <= {"127.0.0.1", "::1"}
+    assert len(addresses) == len(set(addresses)), "one entry per address, not per socket type"
+
+
+def test_resolve_keeps_order_drops_duplicates_and_is_empty_when_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.2", 0)),
+        (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("fd00::2", 0, 0, 0)),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.2", 0)),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", 0)),
+    ]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: answers)
+    assert hosts.resolve("forail.lan") == ["10.0.0.2", "fd00::2", "10.0.0.1"]
+
+    def unknown(*args: object, **kwargs: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown)
+    assert hosts.resolve("nothing.invalid") == []

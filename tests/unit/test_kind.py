@@ -67,7 +67,7 @@ def kind_env(tmp_path: Path, fake_tools, fake_api, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("FAKE_KIND_CLUSTERS", str(tmp_path / "clusters"))
     monkeypatch.setenv("FAKE_KIND_KUBECONFIG", str(fake_api.write_kubeconfig(tmp_path / "fake-kc", "kind-devcluster")))
     monkeypatch.setenv("FAKE_KIND_CONFIG_COPY", str(tmp_path / "kind-config-used.yaml"))
-    # a fresh port pair nobody uses, so the preflight port check passes on any machine
+    # a fresh port pair nobody uses, for the test that probes real ports
     ports = []
     for _ in range(2):
         with socket.socket() as s:
@@ -76,10 +76,15 @@ def kind_env(tmp_path: Path, fake_tools, fake_api, monkeypatch: pytest.MonkeyPat
     return ports
 
 
-def make_ctx(cfg: config.Config) -> Context:
+def no_busy_ports(address: str, ports: list[int]) -> list[int]:
+    """The port probe for tests: the host's own 30080/30443 (a developer's kind cluster) must not matter."""
+    return []
+
+
+def make_ctx(cfg: config.Config, port_probe=no_busy_ports) -> Context:  # type: ignore[no-untyped-def]
     state = State(cfg.state_path)
     state.root.mkdir(parents=True, exist_ok=True)
-    return Context(cfg, state, Console(quiet=True), KindProvider(cfg, state))
+    return Context(cfg, state, Console(quiet=True), KindProvider(cfg, state, port_probe=port_probe))
 
 
 def kind_cfg(tmp_path: Path, http: int = 30080, https: int = 30443) -> config.Config:
@@ -131,7 +136,7 @@ def test_busy_port_fails_before_anything_is_created(tmp_path, kind_env, fake_too
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        ctx = make_ctx(kind_cfg(tmp_path, http=port, https=kind_env[1]))
+        ctx = make_ctx(kind_cfg(tmp_path, http=port, https=kind_env[1]), port_probe=busy_ports)
         assert busy_ports("127.0.0.1", [port, kind_env[1]]) == [port]
         with pytest.raises(StepError) as err:
             execute(ctx.provider.cluster_steps(), ctx)

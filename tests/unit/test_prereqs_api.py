@@ -151,7 +151,8 @@ def test_not_ready_node_blocks_with_a_timeout_naming_it(setup, fake_api) -> None
     err = result.exception
     assert isinstance(err, StepError)
     assert "step 'nodes-ready' failed" in err.message and "not ready: devcluster-worker2" in err.message
-    assert "devcluster up --from nodes-ready" in (err.hint or "")
+    # the resume hint repeats the options that chose this cluster, so following it resumes the same run
+    assert f"devcluster up --config {cfg} --kubeconfig {kubeconfig} --skip-stack --from nodes-ready" in (err.hint or "")
     # nothing after nodes-ready ran
     assert fake_api.get("v1", "namespaces", "forail") is None
 
@@ -179,3 +180,44 @@ def test_local_server_classification(server: str, local: bool) -> None:
     from devcluster.kube import is_local_server
 
     assert is_local_server(server) is local
+
+
+def test_on_kind_local_path_reuses_kinds_own_provisioner_without_new_images(setup, fake_api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """kind runs local-path-provisioner already: the step only adds the `local-path` class for it and
+    un-defaults `standard`; upstream's manifest (new images from Docker Hub) is never fetched."""
+    from rich.console import Console
+
+    from devcluster import config
+    from devcluster.prereqs import local_path_step
+    from devcluster.providers.existing import ExistingProvider
+    from devcluster.state import State
+    from devcluster.steps import Context, execute
+
+    kubeconfig, _, _ = setup
+    cfg = config.load(None, {"provider": "existing", "existing.kubeconfig": str(kubeconfig),
+                             "addons.local_path.manifest": str(tmp_path / "must-not-be-read.yaml")})
+    state = State(tmp_path / "st")
+    ctx = Context(cfg, state, Console(quiet=True), ExistingProvider(cfg, state))
+    step = local_path_step(cfg, bundled=True)
+    assert [o.status for o in execute([step], ctx)] == ["ran"]
+    classes = {c["metadata"]["name"]: c for c in fake_api.list("storage.k8s.io/v1", "storageclasses")}
+    assert classes["local-path"]["provisioner"] == "rancher.io/local-path"
+    assert classes["local-path"]["volumeBindingMode"] == "WaitForFirstConsumer"
+    defaults = sorted(n for n, c in classes.items()
+                      if (c["metadata"].get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class")
+                      == "true")
+    assert defaults == ["local-path"]
+    assert fake_api.list("apps/v1", "deployments", "local-path-storage") == []  # no provisioner of ours
+    assert [o.status for o in execute([step], ctx)] == ["done"]
+
+
+def test_plan_on_kind_uses_the_bundled_provisioner_and_on_vagrant_the_manifest() -> None:
+    from devcluster import config
+    from devcluster.plan import up_steps
+    from devcluster.providers import get_provider
+    from devcluster.state import State
+
+    for provider, needle in (("kind", "no new images"), ("vagrant", "apply local-path-provisioner")):
+        cfg = config.load(None, {"provider": provider})
+        steps = up_steps(cfg, get_provider(cfg, State(cfg.state_path)))
+        assert needle in next(s.summary for s in steps if s.name == "local-path-storage")

@@ -143,6 +143,28 @@ def test_generated_values_render_as_intended_with_real_helm(tmp_path: Path) -> N
 
 
 @needs_helm
+def test_values_precedence_is_generated_then_files_then_inline_with_real_helm(tmp_path: Path) -> None:
+    """Helm applies --values left to right: a user's values file must beat the generated values, and the
+    user's inline values must beat both (rendered by the real helm, whose merge is deep)."""
+    cfg = config.load(None)
+    generated = stack.forail_values(cfg, secrets_store.load_or_create(State(tmp_path / "st")))
+    generated["images"] = {"backend": {"tag": "from-generated"}, "frontend": {"tag": "from-generated"}}
+    user_file = tmp_path / "mine.yaml"
+    user_file.write_text("images:\n  backend:\n    tag: from-file\n  frontend:\n    tag: from-file\n")
+    rel = Release("forail", "forail", ChartRef(str(CHARTS / "forail-test")),
+                  values={"images": {"frontend": {"tag": "from-inline"}}}, values_files=[str(user_file)],
+                  generated=generated)
+    docs = [d for d in yaml.safe_load_all(Helm(None, None, tmp_path, binary=HELM).template(rel)) if d]
+    images = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"]
+              for d in docs if d["kind"] == "Deployment"}
+    assert images["forail-web"].endswith(":from-file"), images
+    assert images["forail-frontend"].endswith(":from-inline"), images
+    # the generated secrets are still there underneath the user's layers
+    secret = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "forail-secrets")
+    assert base64.b64decode(secret["data"]["admin-password"]).decode() == generated["secrets"]["forailAdminPassword"]
+
+
+@needs_helm
 def test_lint_passes_with_generated_values_and_render_fails_without(tmp_path: Path) -> None:
     from devcluster import runner
 
