@@ -44,6 +44,13 @@ def require(tool: str, hint: str) -> str:
     return path
 
 
+def _not_runnable(tool: str, exc: OSError, hint: str | None) -> DevclusterError:
+    """A missing tool, or one behind a PATH entry this user may not read (PermissionError), is the same
+    problem to the user: the command cannot be started."""
+    detail = "" if isinstance(exc, FileNotFoundError) else " (or is not executable by this user)"
+    return DevclusterError(f"`{tool}` was not found{detail}", hint or f"install {tool} and retry")
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -81,8 +88,8 @@ def run(
             cwd=cwd,
             check=False,
         )
-    except FileNotFoundError as exc:
-        raise DevclusterError(f"`{args[0]}` was not found", hint or f"install {args[0]} and retry") from exc
+    except (FileNotFoundError, PermissionError) as exc:
+        raise _not_runnable(args[0], exc, hint) from exc
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout if isinstance(exc.stdout, str) else ""
         err = exc.stderr if isinstance(exc.stderr, str) else ""
@@ -99,8 +106,8 @@ def _run_echoing(args: list[str], timeout: float, check: bool, input_text: str |
     try:
         proc = subprocess.Popen(args, stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd)
-    except FileNotFoundError as exc:
-        raise DevclusterError(f"`{args[0]}` was not found", hint or f"install {args[0]} and retry") from exc
+    except (FileNotFoundError, PermissionError) as exc:
+        raise _not_runnable(args[0], exc, hint) from exc
     lines: list[str] = []
 
     def pump() -> None:
@@ -134,5 +141,5 @@ def interactive(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: 
     full_env.update(env or {})
     try:
         return subprocess.call([str(a) for a in argv], env=full_env, cwd=cwd)
-    except FileNotFoundError as exc:
-        raise DevclusterError(f"`{argv[0]}` was not found") from exc
+    except (FileNotFoundError, PermissionError) as exc:
+        raise _not_runnable(str(argv[0]), exc, None) from exc

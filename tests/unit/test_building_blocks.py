@@ -163,3 +163,18 @@ def test_traefik_values_follow_the_configured_ports() -> None:
     cfg = config.load(None, {"node_ports.http": 31080, "node_ports.https": 31443})
     values = traefik_values(cfg)
     assert values["ports"]["web"]["nodePort"] == 31080 and values["ports"]["websecure"]["nodePort"] == 31443
+
+
+def test_runner_tool_behind_an_unreadable_path_entry_is_not_runnable_not_a_traceback(tmp_path: Path,
+                                                                                    monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """As a normal user, PATH may hold a directory only root can read (e.g. root's pyenv): Python then raises
+    PermissionError, not FileNotFoundError, for a missing tool."""
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads every directory; the failure only shows for a normal user")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o000)
+    monkeypatch.setenv("PATH", f"{locked}{os.pathsep}/usr/bin:/bin")
+    with pytest.raises(DevclusterError, match="`no-such-tool-xyz` was not found"):
+        runner.run(["no-such-tool-xyz"])
