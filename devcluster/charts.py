@@ -20,7 +20,53 @@ from devcluster.helm import ChartRef
 GIT_HINT = "check the git URL/ref, or clone it yourself and set `chart:` to the local path"
 
 
-def resolve(rel: ReleaseConfig, cache: Path, offline_ok: bool = False) -> ChartRef:
+def repo_basename(git_url: str) -> str:
+    """`https://github.com/forail-platform/forail-helm.git` -> `forail-helm`: the folder a clone lands in."""
+    name = git_url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    return name[: -len(".git")] if name.endswith(".git") else name
+
+
+def sibling_checkout(rel: ReleaseConfig, checkouts_dir: Path | None) -> Path | None:
+    """The chart inside a checkout of the release's git repository beside this project
+    (``<checkouts_dir>/forail-helm``, ``<checkouts_dir>/forail-operator/helm``), when there is one."""
+    if checkouts_dir is None or not rel.git:
+        return None
+    chart = checkouts_dir / repo_basename(rel.git)
+    if rel.subdir:
+        chart = chart / rel.subdir
+    return chart.resolve() if (chart / "Chart.yaml").is_file() else None
+
+
+def tree_digest(path: Path) -> str:
+    """The content of a local chart (names and bytes, .git and helm's packaged dependencies aside), so an
+    edit to a template or values.yaml makes the release's step run again."""
+    h = hashlib.sha256()
+    if path.is_file():
+        h.update(path.read_bytes())
+        return h.hexdigest()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and ".git" not in p.relative_to(path).parts):
+        h.update(str(file.relative_to(path)).encode() + b"\0")
+        h.update(file.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def source_id(rel: ReleaseConfig, checkout: Path | None) -> str:
+    """What identifies the chart a release installs, without cloning anything."""
+    if checkout is not None:
+        return f"dir:{checkout}:{tree_digest(checkout)}"
+    if rel.git:
+        return f"git:{rel.git}@{rel.ref}/{rel.subdir}"
+    if rel.chart.startswith("oci://") or rel.repo:
+        return f"ref:{rel.repo}|{rel.chart}|{rel.version}"
+    path = Path(rel.chart).expanduser().resolve()
+    return f"dir:{path}:{tree_digest(path) if path.exists() else 'missing'}"
+
+
+def resolve(rel: ReleaseConfig, cache: Path, checkout: Path | None = None) -> ChartRef:
+    """A chart helm can install: the sibling checkout, a local path, a repo/OCI reference, or a git clone."""
+    if checkout is not None:
+        return ChartRef(str(checkout))
     if rel.git:
         checkout = clone(rel.git, rel.ref, cache)
         path = checkout / rel.subdir if rel.subdir else checkout

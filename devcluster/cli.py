@@ -117,11 +117,17 @@ WaitLockOpt = Annotated[float, typer.Option(
     help="When another devcluster run is changing this cluster, wait up to SECONDS for it (default: fail at once).")]
 
 
+ImageTagOpt = Annotated[str | None, typer.Option(
+    "--image-tag", metavar="TAG",
+    help="Forail backend and frontend image tag (overrides stack.image_tag), e.g. a build loaded with "
+         "`devcluster image load`.")]
+
+
 def load_config(config_file: Path | None, provider: str | None = None, kubeconfig: Path | None = None,
-                context: str | None = None) -> config.Config:
+                context: str | None = None, image_tag: str | None = None) -> config.Config:
     if provider is None and (kubeconfig is not None or context is not None):
         provider = "existing"
-    overrides: dict[str, Any] = {"provider": provider}
+    overrides: dict[str, Any] = {"provider": provider, "stack.image_tag": image_tag}
     if kubeconfig is not None:
         overrides["existing.kubeconfig"] = str(kubeconfig)
     if context is not None:
@@ -144,9 +150,9 @@ def make_context(cfg: config.Config, dry_run: bool = False, assume_yes: bool = F
 
 def open_context(config_file: Path | None = None, provider: str | None = None, kubeconfig: Path | None = None,
                  context: str | None = None, *, dry_run: bool = False, assume_yes: bool = False,
-                 resume_command: str = "devcluster up") -> Context:
+                 resume_command: str = "devcluster up", image_tag: str | None = None) -> Context:
     """The one way a command gets from its options to a cluster context: config, then provider."""
-    cfg = load_config(config_file, provider, kubeconfig, context)
+    cfg = load_config(config_file, provider, kubeconfig, context, image_tag)
     return make_context(cfg, dry_run=dry_run, assume_yes=assume_yes, resume_command=resume_command)
 
 
@@ -191,6 +197,7 @@ def up(
     skip_stack: Annotated[bool, typer.Option("--skip-stack", help="Stop after the cluster prerequisites.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Install into a non-local existing cluster.")] = False,
     wait_lock: WaitLockOpt = 0.0,
+    image_tag: ImageTagOpt = None,
 ) -> None:
     """Create the cluster (or use an existing one), install prerequisites and the stack.
 
@@ -210,10 +217,10 @@ def up(
     from devcluster.plan import up_steps
     from devcluster.steps import execute
 
-    resume = command_line(["up"], config_file, provider, kubeconfig, context, yes,
-                          ["--skip-stack"] if skip_stack else [])
+    extra = (["--skip-stack"] if skip_stack else []) + (["--image-tag", image_tag] if image_tag else [])
+    resume = command_line(["up"], config_file, provider, kubeconfig, context, yes, extra)
     ctx = open_context(config_file, provider, kubeconfig, context, dry_run=dry_run, assume_yes=yes,
-                       resume_command=resume)
+                       resume_command=resume, image_tag=image_tag)
     cfg = ctx.config
     steps = up_steps(cfg, ctx.provider, skip_stack=skip_stack)
     if dry_run:

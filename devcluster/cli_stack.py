@@ -13,6 +13,7 @@ from devcluster import secrets_store
 from devcluster.cli import (
     ConfigOpt,
     ContextOpt,
+    ImageTagOpt,
     KubeconfigOpt,
     ProviderOpt,
     WaitLockOpt,
@@ -36,23 +37,33 @@ def stack_install(config_file: ConfigOpt = None, provider: ProviderOpt = None, k
                   context: ContextOpt = None,
                   yes: Annotated[bool, typer.Option("--yes", "-y", help="Install into a non-local existing cluster.")]
                   = False,
-                  wait_lock: WaitLockOpt = 0.0) -> None:
+                  wait_lock: WaitLockOpt = 0.0, image_tag: ImageTagOpt = None,
+                  start_from: Annotated[str | None, typer.Option(
+                      "--from", help="Resume at this step (the failure message names it).")] = None) -> None:
     """Install (or bring up to date) the stack releases on a cluster that has its prerequisites.
 
-    Example: devcluster stack install --kubeconfig ./kubeconfig --yes
+    Only releases whose inputs changed are upgraded: after editing a chart in a sibling checkout
+    (../forail-helm, ../forail-operator/helm) just that release is; with nothing changed, nothing is.
+
+    Examples:
+
+      devcluster stack install --kubeconfig ./kubeconfig --yes
+
+      devcluster image load forail-backend:dev forail-frontend:dev && devcluster stack install --image-tag dev
     """
     from devcluster.providers.existing import ExistingProvider
     from devcluster.stack import stack_steps
     from devcluster.steps import execute
 
-    ctx = open_context(config_file, provider, kubeconfig, context, assume_yes=yes,
-                       resume_command=command_line(["stack", "install"], config_file, provider, kubeconfig, context,
-                                                   yes))
+    resume = command_line(["stack", "install"], config_file, provider, kubeconfig, context, yes,
+                          ["--image-tag", image_tag] if image_tag else [])
+    ctx = open_context(config_file, provider, kubeconfig, context, assume_yes=yes, resume_command=resume,
+                       image_tag=image_tag)
     steps = stack_steps(ctx.config)
     if isinstance(ctx.provider, ExistingProvider):
         steps = ctx.provider.cluster_steps()[:1] + steps
     with changing(ctx, wait_lock):
-        execute(steps, ctx)
+        execute(steps, ctx, start_from)
 
 
 @stack_app.command("uninstall")
@@ -78,7 +89,7 @@ def stack_status(config_file: ConfigOpt = None, provider: ProviderOpt = None, ku
 
     Example: devcluster stack status -o json
     """
-    from devcluster.prereqs import helm_for
+    from devcluster.releases import helm_for
     from devcluster.stack import release_workloads_probe
 
     ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True)
@@ -150,7 +161,9 @@ def e2e_env(cfg_kubeconfig: Path | None, context: str | None, cfg) -> dict[str, 
         "DEVCLUSTER_STACK": "1" if cfg.stack.enabled and cfg.stack.releases else "0",
         "DEVCLUSTER_OPERATOR_NAMESPACE": next((r.namespace for r in cfg.stack.releases
                                                if r.kind == "forail-operator"), ""),
+        "DEVCLUSTER_OPERATOR_RELEASE": next((r.name for r in cfg.stack.releases if r.kind == "forail-operator"), ""),
         "DEVCLUSTER_CRD_GROUP": cfg.stack.crd_group,
+        "DEVCLUSTER_SAMPLE_ORGANIZATION": cfg.stack.sample_organization,
     }
     return {**env, **cluster_env(cfg_kubeconfig, context)}
 
@@ -204,7 +217,7 @@ def logs(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig
     """
     from devcluster.diagnostics import DEFAULT_NAMESPACES
     from devcluster.diagnostics import collect as do_collect
-    from devcluster.prereqs import helm_for
+    from devcluster.releases import helm_for
 
     ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True)
     cfg = ctx.config

@@ -1,4 +1,4 @@
-"""Node commands: `ssh`, `snapshot save|restore`, `check nodes`."""
+"""Node commands: `ssh`, `snapshot save|restore`, `image load`, `check nodes`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,36 @@ def ssh(node: Annotated[str, typer.Argument(help="cp1, cp2, w1, ...")], config_f
     """
     ctx = _vagrant_ctx(config_file)
     raise typer.Exit(ctx.provider.ssh_interactive(node))
+
+
+image_app = typer.Typer(help="Locally built images into the cluster's nodes.", no_args_is_help=True)
+app.add_typer(image_app, name="image")
+
+
+@image_app.command("load")
+def image_load(
+    images: Annotated[list[str], typer.Argument(help="Images in this machine's Docker, e.g. forail-backend:dev.")],
+    config_file: ConfigOpt = None,
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="kind | vagrant")] = None,
+) -> None:
+    """Load locally built images into every node, so pods use them without any registry.
+
+    kind: `kind load docker-image`; vagrant: `docker save` streamed over SSH into each VM's
+    `ctr -n k8s.io images import -`. An existing cluster's nodes are not ours to reach: push instead.
+    Tag the build with the chart's repository, then install with that tag (`--image-tag` also sets
+    pullPolicy IfNotPresent, so the node's copy is used).
+
+    Example:
+
+      docker build -t ghcr.io/forail-platform/forail-backend:dev .
+
+      devcluster image load ghcr.io/forail-platform/forail-backend:dev
+
+      devcluster stack install --image-tag dev
+    """
+    ctx = open_context(config_file, provider, dry_run=True)
+    nodes = ctx.provider.load_images(ctx, images)
+    console.print(f"loaded {', '.join(images)} into {len(nodes)} node(s): {', '.join(nodes)}")
 
 
 @snapshot_app.command("save")

@@ -94,6 +94,8 @@ class TraefikConfig:
     version: str = TRAEFIK_CHART_VERSION
     namespace: str = "traefik"
     release: str = "traefik"
+    # The IngressClass Traefik serves, made the cluster's default; the Forail Ingress uses it.
+    ingress_class: str = "traefik"
     # Extra chart values on top of devcluster's (e.g. image.registry for a mirror).
     values: dict[str, Any] = field(default_factory=dict)
 
@@ -172,23 +174,24 @@ class ReleaseConfig:
     post_install: list[PostInstallConfig] = field(default_factory=list)
 
 
+# The newest published releases (docs/configuration.md says how each was pinned). forail-helm's chart
+# 2026.7.1 is its newest release (2026.10.0 on main is unreleased); the operator's v2026.06.0 is the
+# first forail-named tag (v1.0.x is still forge-named: values forge.*, CRD group forge.forgeplatform.io).
+FORAIL_HELM_GIT = "https://github.com/forail-platform/forail-helm.git"
+FORAIL_HELM_REF = "v2026.07.1"
+FORAIL_OPERATOR_GIT = "https://github.com/forail-platform/forail-operator.git"
+FORAIL_OPERATOR_REF = "v2026.06.0"
+OPERATOR_CRD_GROUP = "forail.forail-platform.io"
+# The kinds forail-operator v2026.06.0 ships in helm/crds/ (api/v1alpha1).
+OPERATOR_KINDS = ("Credential", "ForailInstance", "Inventory", "JobTemplate", "Organization", "Project",
+                  "Schedule", "Team", "Workflow")
+
+
 def _default_releases() -> list[ReleaseConfig]:
     return [
-        ReleaseConfig(
-            name="forail",
-            git="https://github.com/forail-platform/forail-helm.git",
-            ref="v0.3.0",
-            namespace="forail",
-            kind="forail",
-        ),
-        ReleaseConfig(
-            name="forail-operator",
-            git="https://github.com/forail-platform/forail-operator.git",
-            ref="v1.0.0",
-            subdir="helm",
-            namespace="forail-operator",
-            kind="forail-operator",
-        ),
+        ReleaseConfig(name="forail", git=FORAIL_HELM_GIT, ref=FORAIL_HELM_REF, namespace="forail", kind="forail"),
+        ReleaseConfig(name="forail-operator", git=FORAIL_OPERATOR_GIT, ref=FORAIL_OPERATOR_REF, subdir="helm",
+                      namespace="forail-operator", kind="forail-operator"),
     ]
 
 
@@ -203,10 +206,26 @@ class StackConfig:
         default_factory=lambda: ["forail-manage", "create_oauth2_token", "--user", "{admin_user}"]
     )
     token_env: str = "DEVCLUSTER_FORAIL_TOKEN"
-    operator_url: str = "http://forail-web.forail.svc.cluster.local:8013"
+    # An authenticated read through the ingress that answers 401 for a rejected token: a stored token is
+    # checked with it before reuse and minted again when rejected.
+    token_check_path: str = "/api/v2/me/"
+    # The operator's `forail.url`; empty: the Forail release's web Service inside the cluster.
+    operator_url: str = ""
     verify_path: str = "/api/v2/ping/"
     sample_cr: bool = True
-    crd_group: str = "forail-platform.io"
+    # The Forail organization the sample Inventory belongs to (spec.organization is required).
+    sample_organization: str = "Default"
+    crd_group: str = OPERATOR_CRD_GROUP
+    # How Forail runs jobs: `pods` (forail.node.type control: each job is its own pod, the chart default)
+    # or `podman` (node.type hybrid: podman inside a privileged task pod; dev only).
+    job_execution: Literal["pods", "podman"] = "pods"
+    # Backend and frontend image tag for the Forail release (`--image-tag` overrides); empty: the chart's.
+    image_tag: str = ""
+    # Where sibling checkouts live (forail-helm/, forail-operator/helm/): a git release whose repository
+    # has a checkout there is installed from it. Empty: the parent of the config file's directory
+    # (of the current directory without a config file). `use_checkouts: false` always uses git.
+    checkouts_dir: str = ""
+    use_checkouts: bool = True
 
 
 @dataclass

@@ -57,11 +57,15 @@ class Release:
     wait: bool = True
     timeout: int = 600
     generated: dict[str, Any] = field(default_factory=dict)
+    # What identifies the chart when its location is not yet known or says nothing about its content:
+    # `git:URL@REF/SUBDIR` before the clone, `dir:PATH:<content hash>` for a local chart being edited.
+    source_id: str = ""
 
     def digest(self) -> str:
         """What identifies the desired state; equal digests mean `helm upgrade` would be a no-op."""
+        chart = self.source_id or [self.chart.chart, self.chart.repo, self.chart.version]
         blob = json.dumps(
-            {"chart": [self.chart.chart, self.chart.repo, self.chart.version], "values": self.values,
+            {"chart": chart, "values": self.values,
              "generated": self.generated, "files": [_file_digest(f) for f in self.values_files],
              "ns": self.namespace},
             sort_keys=True, default=str,

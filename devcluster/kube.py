@@ -334,6 +334,20 @@ class Kube:
             )
         return out
 
+    def restart_deployments(self, namespace: str, label_selector: str) -> list[str]:
+        """What `kubectl rollout restart` does, for every Deployment the selector matches."""
+        import datetime
+
+        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        names = []
+        for dep in self.apps.list_namespaced_deployment(namespace, label_selector=label_selector,
+                                                        _request_timeout=15).items:
+            patch = {"spec": {"template": {"metadata": {"annotations": {
+                "kubectl.kubernetes.io/restartedAt": stamp}}}}}
+            self.apps.patch_namespaced_deployment(dep.metadata.name, namespace, patch)
+            names.append(dep.metadata.name)
+        return names
+
     def running_pod_for(self, namespace: str, deployment: str) -> str:
         dep = self.get_or_none(self.apps.read_namespaced_deployment, deployment, namespace)
         if dep is None:

@@ -15,11 +15,10 @@ from typing import Any
 
 from rich.markup import escape
 
-from devcluster import fetch, hosts, tls
-from devcluster.charts import ensure_dependencies
+from devcluster import fetch, hosts, releases, tls
 from devcluster.config import Config
 from devcluster.errors import DevclusterError
-from devcluster.helm import ChartRef, Helm, Release
+from devcluster.helm import ChartRef, Release
 from devcluster.kube import default_class_patches
 from devcluster.steps import Context, Step
 from devcluster.waiting import wait_for
@@ -40,7 +39,7 @@ def traefik_values(cfg: Config) -> dict[str, Any]:
             "web": {"nodePort": cfg.node_ports.http},
             "websecure": {"nodePort": cfg.node_ports.https},
         },
-        "ingressClass": {"enabled": True, "isDefaultClass": True, "name": "traefik"},
+        "ingressClass": {"enabled": True, "isDefaultClass": True, "name": cfg.addons.traefik.ingress_class},
         "providers": {"kubernetesIngress": {"enabled": True}, "kubernetesCRD": {"enabled": True}},
     }
 
@@ -151,32 +150,6 @@ def _local_path_apply(ctx: Context) -> None:
     for obj in fetch.load_manifest(data):
         kube.apply(obj)
     _only_default_local_path(ctx)
-
-
-def helm_for(ctx: Context) -> Helm:
-    """helm pointed at the provider's kubeconfig/context, working in the state dir (values files)."""
-    return Helm(ctx.kubeconfig, ctx.provider.context(), ctx.state.root)
-
-
-def helm_release_done(ctx: Context, rel: Release) -> bool:
-    """Deployed, at the revision we installed, with the same inputs."""
-    record = ctx.state.read_json("releases.json").get(rel.name)
-    if not record or record.get("digest") != rel.digest():
-        return False
-    status = helm_for(ctx).status(rel.name, rel.namespace)
-    if status is None:
-        return False
-    return status.get("info", {}).get("status") == "deployed" and status.get("version") == record.get("revision")
-
-
-def helm_release_install(ctx: Context, rel: Release) -> None:
-    helm = helm_for(ctx)
-    ensure_dependencies(rel.chart, helm.binary)
-    helm.upgrade_install(rel)
-    status = helm.status(rel.name, rel.namespace) or {}
-    records = ctx.state.read_json("releases.json")
-    records[rel.name] = {"digest": rel.digest(), "revision": status.get("version"), "namespace": rel.namespace}
-    ctx.state.write_json("releases.json", records)
 
 
 def _namespace_done(ctx: Context) -> bool:
@@ -302,7 +275,7 @@ def prerequisite_steps(cfg: Config, bundled_local_path: bool = False) -> list[St
         Step("traefik",
              f"helm upgrade --install Traefik chart {rel.chart.version} in {rel.namespace}: NodePort "
              f"{cfg.node_ports.http}/{cfg.node_ports.https}, default IngressClass traefik",
-             lambda ctx: helm_release_install(ctx, rel), lambda ctx: helm_release_done(ctx, rel),
+             lambda ctx: releases.release_install(ctx, rel), lambda ctx: releases.release_done(ctx, rel),
              hint=f"helm status {rel.name} -n {rel.namespace}; offline? point addons.traefik.chart at a local "
                   "chart and set addons.traefik.repo to ''"),
         Step("namespace", f"create namespace {cfg.namespace}",

@@ -14,6 +14,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 from devcluster.errors import CommandError, DevclusterError
 
@@ -133,6 +134,36 @@ def _run_echoing(args: list[str], timeout: float, check: bool, input_text: str |
     if check and proc.returncode != 0:
         raise CommandError(args, proc.returncode, result.stdout, "", hint=hint)
     return result
+
+
+def stream_stdout(argv: Sequence[str], consume: Callable[[IO[bytes]], None], *, timeout: float = 1800,
+                  hint: str | None = None) -> None:
+    """Run ``argv`` and hand its stdout, as a byte stream, to ``consume`` while it runs (`docker save`
+    into an SSH channel); stderr is kept for the error. Raises CommandError when ``argv`` fails."""
+    args = [str(a) for a in argv]
+    try:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except (FileNotFoundError, PermissionError) as exc:
+        raise _not_runnable(args[0], exc, hint) from exc
+    assert proc.stdout is not None and proc.stderr is not None
+    errors: list[bytes] = []
+    reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        consume(proc.stdout)
+        proc.stdout.close()
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.wait()
+        raise CommandError(args, None, "", "", hint=hint, timed_out=True) from exc
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    reader.join(5)
+    if proc.returncode != 0:
+        raise CommandError(args, proc.returncode, "", b"".join(errors).decode(errors="replace"), hint=hint)
 
 
 def interactive(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> int:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import io
 import os
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import paramiko
 
@@ -68,14 +70,14 @@ class SshSession:
                 "is the VM running? `vagrant status` / `devcluster status`",
             ) from exc
 
-    def run(self, command: list[str], stdin_data: str | None = None, timeout: float = 600,
-            check: bool = True, sudo: bool = False) -> SshResult:
+    def _line(self, command: list[str], sudo: bool) -> str:
         line = shlex.join(command)
-        if sudo and self.target.user != "root":
-            line = "sudo -n " + line
+        return "sudo -n " + line if sudo and self.target.user != "root" else line
+
+    def _exec(self, line: str, feed: Callable[[Any], None], timeout: float, check: bool) -> SshResult:
+        """Run ``line``, let ``feed`` write its stdin, collect the output and the exit status."""
         stdin, out_ch, err_ch = self.client.exec_command(line, timeout=timeout)
-        if stdin_data is not None:
-            stdin.write(stdin_data)
+        feed(stdin)
         stdin.channel.shutdown_write()
         out = out_ch.read().decode(errors="replace")
         err = err_ch.read().decode(errors="replace")
@@ -85,6 +87,24 @@ class SshSession:
             detail = f"\n    {tail}" if tail else ""
             raise DevclusterError(f"on {self.target.alias}: `{line}` exited {status}{detail}")
         return SshResult(status, out, err)
+
+    def run(self, command: list[str], stdin_data: str | None = None, timeout: float = 600,
+            check: bool = True, sudo: bool = False) -> SshResult:
+        def feed(stdin: Any) -> None:
+            if stdin_data is not None:
+                stdin.write(stdin_data)
+
+        return self._exec(self._line(command, sudo), feed, timeout, check)
+
+    def run_streaming(self, command: list[str], source: BinaryIO, sudo: bool = False, timeout: float = 1800,
+                      chunk: int = 1 << 20) -> SshResult:
+        """Run ``command`` with ``source``'s bytes as its stdin, copied in chunks (an image tarball can be
+        gigabytes: it is never held in memory or written to a file on either side)."""
+        def feed(stdin: Any) -> None:
+            while data := source.read(chunk):
+                stdin.write(data)
+
+        return self._exec(self._line(command, sudo), feed, timeout, check=True)
 
     def run_script(self, script: Path, args: list[str], env: dict[str, str], stdin_data: str | None = None,
                    sudo: bool = True, timeout: float = 900) -> SshResult:

@@ -8,52 +8,114 @@ through the ingress and the CRDs.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import http.client
+from pathlib import Path
 from typing import Any
 
-from devcluster import charts, secrets_store
-from devcluster.config import Config, PostInstallConfig, ReleaseConfig
+import yaml
+
+from devcluster import charts, forail_values, releases, secrets_store
+from devcluster.config import OPERATOR_KINDS, Config, PostInstallConfig, ReleaseConfig
 from devcluster.diagnostics import not_ready_report
 from devcluster.errors import DevclusterError
-from devcluster.helm import Release
+from devcluster.helm import ChartRef, Release, deep_merge
 from devcluster.kube import job_status, rollout_status
-from devcluster.prereqs import helm_for, helm_release_done, helm_release_install
 from devcluster.state import write_private
 from devcluster.steps import Context, Step
 from devcluster.waiting import wait_for
 
 
-def forail_values(cfg: Config, generated: dict[str, str]) -> dict[str, Any]:
-    """Values derived from the cluster config plus the generated secrets (reference: values table)."""
-    values: dict[str, Any] = {
-        "forail": {"admin": {"user": cfg.stack.admin_user}},
-        "secrets": dict(generated),
-        "ingress": {"host": cfg.hostname, "className": "traefik",
-                    "tls": {"enabled": True, "secretName": cfg.tls_secret}},
-    }
-    if cfg.pull_secret.name:
-        values["imagePullSecrets"] = [{"name": cfg.pull_secret.name}]
-    return values
+def checkouts_dir(cfg: Config) -> Path | None:
+    """Where sibling checkouts are looked for: `stack.checkouts_dir`, else the parent of the config file's
+    directory (of the current directory without a config file); None when turned off."""
+    if not cfg.stack.use_checkouts:
+        return None
+    if cfg.stack.checkouts_dir:
+        return Path(cfg.stack.checkouts_dir).expanduser()
+    base = Path(cfg.source).resolve().parent if cfg.source else Path.cwd()
+    return base.parent
 
 
-def operator_values(cfg: Config, token: str) -> dict[str, Any]:
-    return {"forail": {"token": token, "url": cfg.stack.operator_url}}
+def checkout_for(cfg: Config, rel: ReleaseConfig) -> Path | None:
+    return charts.sibling_checkout(rel, checkouts_dir(cfg))
 
 
-def release_for(ctx: Context, rel: ReleaseConfig) -> Release:
-    """The helm release with generated values first and the user's values on top."""
+def _user_layers(cfg: Config, rel: ReleaseConfig) -> dict[str, Any]:
+    """The user's inline values, with what devcluster must keep on top of every layer:
+    allowedHosts extended (never replaced) by the user's hosts, and `--image-tag`."""
+    values = copy.deepcopy(rel.values)
+    if rel.kind != "forail":
+        return values
+    user_hosts: list[str] = []
+    for layer in [*(_read_values_file(f) for f in rel.values_files), rel.values]:
+        user_hosts += forail_values.split_hosts(((layer.get("forail") or {}) if isinstance(layer, dict) else {})
+                                                .get("allowedHosts"))
+    if user_hosts:
+        values.setdefault("forail", {})["allowedHosts"] = forail_values.allowed_hosts(cfg, user_hosts)
+    return deep_merge(values, forail_values.image_tag_values(cfg.stack.image_tag))
+
+
+def _read_values_file(path: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).expanduser().read_text())
+    except (OSError, yaml.YAMLError):
+        return {}  # helm reports an unreadable values file itself, naming it
+    return data if isinstance(data, dict) else {}
+
+
+def desired_release(ctx: Context, rel: ReleaseConfig) -> Release | None:
+    """The release as it should be installed, read-only: None while an input is not there yet (the
+    generated secrets, the operator token). Git sources are named, not cloned (see install_release)."""
     cfg = ctx.config
-    values: dict[str, Any] = {}
+    generated: dict[str, Any] = {}
     if rel.kind == "forail":
-        values = forail_values(cfg, secrets_store.load_or_create(ctx.state))
+        secrets = secrets_store.stored(ctx.state)
+        if secrets is None:
+            return None
+        generated = forail_values.forail_values(cfg, secrets)
     elif rel.kind == "forail-operator":
         token = secrets_store.stored_token(ctx.state, cfg.stack.token_env)
         if not token:
-            raise DevclusterError("no operator token yet", "run the operator-token step first")
-        values = operator_values(cfg, token)
-    chart = charts.resolve(rel, ctx.state.path("cache"))
-    return Release(rel.name, rel.namespace, chart, dict(rel.values), list(rel.values_files), rel.wait, rel.timeout,
-                   generated=values)
+            return None
+        forail = forail_release(cfg)
+        generated = forail_values.operator_values(cfg, token, forail.namespace if forail else cfg.namespace)
+    checkout = checkout_for(cfg, rel)
+    placeholder = ChartRef(str(checkout)) if checkout else ChartRef(rel.chart or rel.git, rel.repo, rel.version)
+    return Release(rel.name, rel.namespace, placeholder, _user_layers(cfg, rel), list(rel.values_files), rel.wait,
+                   rel.timeout, generated=generated, source_id=charts.source_id(rel, checkout))
+
+
+def release_done(ctx: Context, rel: ReleaseConfig) -> bool:
+    desired = desired_release(ctx, rel)
+    return desired is not None and releases.release_done(ctx, desired)
+
+
+def install_release(ctx: Context, rel: ReleaseConfig) -> None:
+    if rel.kind == "forail":
+        secrets_store.load_or_create(ctx.state)
+        if ctx.config.stack.job_execution == "podman":
+            ctx.console.print(f"  [yellow]warning:[/yellow] {forail_values.PODMAN_WARNING}")
+    desired = desired_release(ctx, rel)
+    if desired is None:
+        raise DevclusterError(f"release {rel.name}: the operator token is not there yet",
+                              "run the operator-token step first (devcluster up --from operator-token)")
+    checkout = checkout_for(ctx.config, rel)
+    if checkout is not None:
+        ctx.console.print(f"  chart from the local checkout {checkout}")
+    chart = charts.resolve(rel, ctx.state.path("cache"), checkout)
+    token_digest = _token_digest(desired) if rel.kind == "forail-operator" else ""
+    previous = releases.release_install(ctx, desired, chart, token=token_digest)
+    if rel.kind == "forail-operator" and previous.get("token") and previous.get("token") != token_digest:
+        # The chart only changes the credentials Secret; the operator reads the token at start.
+        restarted = ctx.kube().restart_deployments(rel.namespace, f"app.kubernetes.io/instance={rel.name}")
+        ctx.console.print(f"  new token: restarted {', '.join(restarted) or 'no Deployment'}")
+
+
+def _token_digest(desired: Release) -> str:
+    token = str((desired.generated.get("forail") or {}).get("token", ""))
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def forail_release(cfg: Config) -> ReleaseConfig | None:
@@ -67,8 +129,7 @@ def release_workloads_probe(ctx: Context, rel: ReleaseConfig) -> tuple[bool, str
     """The release's Jobs of the current revision complete and all its Deployments/StatefulSets ready."""
     kube = ctx.kube()
     ns = rel.namespace
-    record = ctx.state.read_json("releases.json").get(rel.name, {})
-    revision = record.get("revision")
+    revision = releases.record(ctx, rel.name).get("revision")
     pending: list[str] = []
     deps = kube.apps.list_namespaced_deployment(ns, _request_timeout=15).items
     sts = kube.apps.list_namespaced_stateful_set(ns, _request_timeout=15).items
@@ -120,25 +181,48 @@ def mint_token(ctx: Context) -> str:
                               f"set ${cfg.stack.token_env} to a token made by hand") from exc
 
 
+def token_accepted(cfg: Config, token: str) -> bool | None:
+    """Whether Forail accepts ``token``: an authenticated GET through the ingress (read-only).
+    None when Forail cannot be asked from here (not installed yet, ingress not reachable)."""
+    try:
+        code, _ = http_get(cfg.ingress_ip(), cfg.node_ports.http, cfg.stack.token_check_path, cfg.hostname,
+                           timeout=5, token=token)
+    except OSError:
+        return None
+    if code in (401, 403):
+        return False
+    return True if code == 200 else None
+
+
 def _token_step(cfg: Config) -> Step:
     def done(ctx: Context) -> bool:
-        return secrets_store.stored_token(ctx.state, cfg.stack.token_env) is not None
+        if secrets_store.env_token(cfg.stack.token_env):
+            return True  # the user's own token: theirs to keep valid
+        token = secrets_store.minted_token(ctx.state)
+        return token is not None and token_accepted(cfg, token) is not False
 
     def act(ctx: Context) -> None:
+        if secrets_store.minted_token(ctx.state) is not None:
+            ctx.console.print("  the stored token was rejected by Forail: minting a new one")
         secrets_store.save_token(ctx.state, mint_token(ctx))
 
     return Step("operator-token",
                 f"mint an OAuth2 token for {cfg.stack.admin_user!r} inside deploy/{cfg.stack.web_deployment} "
-                f"(exec API), keep it 0600; ${cfg.stack.token_env} overrides", act, done)
+                f"(exec API), keep it 0600; a stored one is reused while Forail accepts it "
+                f"(GET {cfg.stack.token_check_path}); ${cfg.stack.token_env} overrides", act, done)
 
 
 # ----------------------------------------------------------------- verification
 
 
-def http_get(host: str, port: int, path: str, host_header: str, timeout: float = 10) -> tuple[int, bytes]:
+def http_get(host: str, port: int, path: str, host_header: str, timeout: float = 10,
+             token: str | None = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    headers = {"Host": host_header, "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     try:
-        conn.request("GET", path, headers={"Host": host_header, "Accept": "application/json"})
+        conn.request("GET", path, headers=headers)
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:
@@ -199,7 +283,7 @@ def sample_inventory(ctx: Context, namespace: str) -> tuple[str, dict[str, Any]]
                 "apiVersion": f"{crd.spec.group}/{version}", "kind": "Inventory",
                 "metadata": {"name": "devcluster-smoke", "namespace": namespace,
                              "labels": {"app.kubernetes.io/managed-by": "devcluster"}},
-                "spec": {"name": "devcluster-smoke", "organization": "Default",
+                "spec": {"name": "devcluster-smoke", "organization": ctx.config.stack.sample_organization,
                          "description": "created by devcluster verify"},
             }
     return None
@@ -221,11 +305,16 @@ def verify(ctx: Context) -> None:
     has_operator = any(r.kind == "forail-operator" for r in cfg.stack.releases)
     if not has_operator:
         return
-    crds = crds_in_group(ctx, cfg.stack.crd_group)
-    if not crds:
-        raise DevclusterError(f"no CRDs in group {cfg.stack.crd_group}", "helm status forail-operator -n ...")
-    ctx.console.print(f"  {len(crds)} CRD(s) in {cfg.stack.crd_group}: "
-                      + ", ".join(sorted(c.spec.names.kind for c in crds)))
+    operator = next(r for r in cfg.stack.releases if r.kind == "forail-operator")
+    logs_hint = f"kubectl -n {operator.namespace} logs -l app.kubernetes.io/instance={operator.name}"
+    found = sorted(c.spec.names.kind for c in crds_in_group(ctx, cfg.stack.crd_group))
+    missing = [k for k in OPERATOR_KINDS if k not in found]
+    ctx.console.print(f"  CRDs in {cfg.stack.crd_group}: {len(set(found) & set(OPERATOR_KINDS))}/"
+                      f"{len(OPERATOR_KINDS)} expected kinds" + (f" ({', '.join(found)})" if found else ""))
+    if missing:
+        raise DevclusterError(f"CRDs in {cfg.stack.crd_group}: {len(OPERATOR_KINDS) - len(missing)} of the "
+                              f"{len(OPERATOR_KINDS)} operator kinds; missing: {', '.join(missing)}",
+                              f"helm status {operator.name} -n {operator.namespace}; is stack.crd_group right?")
     if cfg.stack.sample_cr:
         sample = sample_inventory(ctx, rel.namespace if rel else cfg.namespace)
         if sample is None:
@@ -238,10 +327,10 @@ def verify(ctx: Context) -> None:
             obj = ctx.kube().custom.get_namespaced_custom_object(
                 group, version, cr["metadata"]["namespace"], plural, cr["metadata"]["name"])
             fid = (obj.get("status") or {}).get("forailId")
-            return fid is not None, f"status: {obj.get('status') or {}}"
+            return bool(fid), f"status.forailId={fid}" if fid else f"status: {obj.get('status') or {}}"
 
         detail = wait_for("the sample Inventory to be reconciled (status.forailId)", reconciled, timeout=180,
-                          console=ctx.console, hint="kubectl -n forail-operator logs deploy/forail-operator")
+                          console=ctx.console, hint=logs_hint)
         ctx.console.print(f"  sample Inventory reconciled: {detail}")
 
 
@@ -275,16 +364,23 @@ def post_install_step(rel: ReleaseConfig, action: PostInstallConfig) -> Step:
 # ----------------------------------------------------------------- steps
 
 
+def describe_source(cfg: Config, rel: ReleaseConfig) -> str:
+    checkout = checkout_for(cfg, rel)
+    if checkout is not None:
+        return f"local checkout {checkout}, not {rel.git}@{rel.ref}"
+    return rel.chart or f"{rel.git}@{rel.ref}" + (f"/{rel.subdir}" if rel.subdir else "")
+
+
 def release_steps(cfg: Config, rel: ReleaseConfig) -> list[Step]:
-    def done(ctx: Context) -> bool:
-        return helm_release_done(ctx, release_for(ctx, rel))
-
-    def act(ctx: Context) -> None:
-        helm_release_install(ctx, release_for(ctx, rel))
-
-    source = rel.chart or f"{rel.git}@{rel.ref}" + (f"/{rel.subdir}" if rel.subdir else "")
-    steps = [Step(f"release-{rel.name}", f"helm upgrade --install {rel.name} ({source}) in {rel.namespace}"
-                  + (" --wait" if rel.wait else ""), act, done,
+    extra = ""
+    if rel.kind == "forail":
+        podman = cfg.stack.job_execution == "podman"
+        extra = f"; jobs as {'podman in a privileged task pod (dev only)' if podman else 'pods'}"
+        if cfg.stack.image_tag:
+            extra += f"; images at {cfg.stack.image_tag}"
+    steps = [Step(f"release-{rel.name}", f"helm upgrade --install {rel.name} ({describe_source(cfg, rel)}) in "
+                  f"{rel.namespace}" + (" --wait" if rel.wait else "") + extra,
+                  lambda ctx: install_release(ctx, rel), lambda ctx: release_done(ctx, rel),
                   hint=f"helm status {rel.name} -n {rel.namespace}; devcluster logs --collect ./logs")]
     steps.append(Step(f"ready-{rel.name}",
                       f"wait for {rel.name}'s Jobs of this revision and all workloads in {rel.namespace}",
@@ -295,7 +391,8 @@ def release_steps(cfg: Config, rel: ReleaseConfig) -> list[Step]:
 
 
 def stack_steps(cfg: Config) -> list[Step]:
-    steps = [Step("stack-secrets", "generate the stack secrets once (64 hex each), stored 0600 and reused",
+    steps = [Step("stack-secrets", "generate the admin password and the secrets the database keeps once "
+                  "(64 hex each), stored 0600 and reused",
                   lambda ctx: secrets_store.load_or_create(ctx.state),
                   lambda ctx: secrets_store.exists(ctx.state))]
     for rel in cfg.stack.releases:
@@ -310,12 +407,9 @@ def stack_steps(cfg: Config) -> list[Step]:
 
 def uninstall(ctx: Context) -> list[str]:
     removed = []
-    helm = helm_for(ctx)
+    helm = releases.helm_for(ctx)
     for rel in reversed(ctx.config.stack.releases):
         if helm.uninstall(rel.name, rel.namespace):
             removed.append(rel.name)
-    records = ctx.state.read_json("releases.json")
-    for name in removed:
-        records.pop(name, None)
-    ctx.state.write_json("releases.json", records)
+    releases.forget(ctx, removed)
     return removed

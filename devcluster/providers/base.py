@@ -48,6 +48,11 @@ class Provider(ABC):
     def tools(self) -> list[Tool]:
         """What `doctor` checks for this provider."""
 
+    @abstractmethod
+    def load_images(self, ctx: Context, images: list[str]) -> list[str]:
+        """Put locally built images (from this machine's Docker) into every node's containerd, so pods
+        use them without a registry; returns the nodes loaded."""
+
     def kubeconfig(self) -> Path | None:
         return self.state.kubeconfig
 

@@ -57,6 +57,14 @@ class ExistingProvider(Provider):
         ctx.console.print("provider `existing`: the cluster is yours and stays; use `devcluster stack uninstall` "
                           "to remove the stack")
 
+    def load_images(self, ctx: Context, images: list[str]) -> list[str]:
+        raise DevclusterError(
+            "provider `existing`: devcluster cannot reach the nodes of a cluster it did not make, so it cannot "
+            "load images into them",
+            "push the image to a registry the cluster pulls from (pull_secret for a private one), or use the "
+            "kind or vagrant provider",
+        )
+
     def tools(self) -> list[Tool]:
         return [
             HELM_TOOL,

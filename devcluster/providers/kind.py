@@ -149,6 +149,16 @@ class KindProvider(Provider):
             ctx.console.print(f"kind cluster {self.cfg.name} does not exist")
         self.state.kubeconfig.unlink(missing_ok=True)
 
+    def load_images(self, ctx: Context, images: list[str]) -> list[str]:
+        runner.require("kind", KIND_HINT)
+        if not self.cluster_exists():
+            raise DevclusterError(f"no kind cluster {self.cfg.name!r}",
+                                  "create it with `devcluster up --provider kind`")
+        nodes = runner.run(["kind", "get", "nodes", "--name", self.cfg.name], timeout=60, hint=KIND_HINT).stdout.split()
+        runner.run(["kind", "load", "docker-image", "--name", self.cfg.name, *images], timeout=1800,
+                   hint="is the image in this machine's Docker? `docker image ls`", echo=ctx.echo)
+        return nodes
+
     def tools(self) -> list[Tool]:
         return [
             Tool("kind", ("version",), KIND_HINT),

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import platform
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from devcluster.steps import Context, Step
 VAGRANT_HINT = "install Vagrant (https://developer.hashicorp.com/vagrant/install) and make sure it is on PATH"
 VBOX_HINT = "install VirtualBox 7 (https://www.virtualbox.org/wiki/Downloads); VBoxManage must be on PATH"
 CONTROL_PLANE_ENDPOINT = "k8s-api.devcluster"
+# Into the containerd namespace the kubelet uses, so pods find the image without pulling it.
+CTR_IMPORT = ["ctr", "-n", "k8s.io", "images", "import", "-"]
 POD_CIDR = "10.244.0.0/16"
 VBOX_DEFAULT_HOSTONLY = ipaddress.ip_network("192.168.56.0/21")
 NETWORKS_CONF = Path("/etc/vbox/networks.conf")
@@ -363,6 +366,26 @@ class VagrantProvider(Provider):
         out["vms"] = [{"name": n.name, "role": n.role, "ip": n.ip, "state": states.get(n.name, "unknown")}
                       for n in self.nodes]
         return out
+
+    def load_images(self, ctx: Context, images: list[str],
+                    session: Callable[[str, dict[str, SshTarget]], SshSession] | None = None) -> list[str]:
+        """`docker save` streamed over SSH into each VM's `ctr -n k8s.io images import -` (the kubelet's
+        containerd namespace), one node after another; nothing lands on disk on either side."""
+        self.require_cluster()
+        runner.require("docker", "install Docker: the images are read from this machine's Docker")
+        open_session = session or self.session
+        targets = self.ssh_targets()
+        loaded = []
+        for node in self.nodes:
+            ctx.console.print(f"  {node.name}: docker save {' '.join(images)} | ctr -n k8s.io images import -")
+            with open_session(node.name, targets) as ssh:
+                def into_node(out: Any, ssh: SshSession = ssh) -> None:
+                    ssh.run_streaming(CTR_IMPORT, out, sudo=True)
+
+                runner.stream_stdout(["docker", "save", *images], into_node,
+                                     hint="is the image in this machine's Docker? `docker image ls`")
+            loaded.append(node.name)
+        return loaded
 
     def require_cluster(self) -> None:
         """`vagrant.json` is written by `up` before any VM exists: without it there is no cluster to act on,

@@ -29,7 +29,9 @@ class Expect:
     traefik_release: str = os.environ.get("DEVCLUSTER_TRAEFIK_RELEASE", "traefik")
     stack: bool = os.environ.get("DEVCLUSTER_STACK", "1") == "1"
     operator_namespace: str = os.environ.get("DEVCLUSTER_OPERATOR_NAMESPACE", "forail-operator")
-    crd_group: str = os.environ.get("DEVCLUSTER_CRD_GROUP", "forail-platform.io")
+    operator_release: str = os.environ.get("DEVCLUSTER_OPERATOR_RELEASE", "forail-operator")
+    crd_group: str = os.environ.get("DEVCLUSTER_CRD_GROUP", "forail.forail-platform.io")
+    sample_organization: str = os.environ.get("DEVCLUSTER_SAMPLE_ORGANIZATION", "Default")
 
 
 @pytest.fixture(scope="session")

@@ -231,3 +231,35 @@ def test_check_nodes_on_kind_runs_the_suite_through_the_docker_backend(tmp_path,
     assert cases["test_api_server_listens_on_control_planes[docker://devcluster-worker]"].find("skipped") is not None
     failed = sum(c.find("failure") is not None or c.find("error") is not None for c in cases.values())
     assert result.exit_code == (1 if failed else 0)
+
+
+def test_image_load_on_kind_calls_kind_load_with_fake_kind(tmp_path, kind_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    """A fake `kind` records the call (kind needs Docker, which this machine does not run)."""
+    (tmp_path / "clusters").write_text("devcluster\n")
+    fake_tools.add("kind", FAKE_KIND + """
+if args[:2] == ["get", "nodes"]:
+    print("devcluster-control-plane\\ndevcluster-worker")
+""")
+    result = CliRunner().invoke(app, ["image", "load", "--provider", "kind",
+                                      "ghcr.io/forail-platform/forail-backend:dev",
+                                      "ghcr.io/forail-platform/forail-frontend:dev"])
+    assert result.exit_code == 0, result.output
+    loads = [c["argv"] for c in fake_tools.calls("kind") if c["argv"][:2] == ["load", "docker-image"]]
+    assert loads == [["load", "docker-image", "--name", "devcluster", "ghcr.io/forail-platform/forail-backend:dev",
+                      "ghcr.io/forail-platform/forail-frontend:dev"]]
+    assert "into 2 node(s)" in result.output
+
+
+def test_image_load_without_a_kind_cluster_says_so_with_fake_kind(kind_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(app, ["image", "load", "--provider", "kind", "x:1"])
+    assert isinstance(result.exception, DevclusterError) and "no kind cluster 'devcluster'" in result.exception.message
+    assert not any(c["argv"][:1] == ["load"] for c in fake_tools.calls("kind"))
+
+
+def test_image_load_on_an_existing_cluster_is_refused(tmp_path, fake_api) -> None:  # type: ignore[no-untyped-def]
+    kc = fake_api.write_kubeconfig(tmp_path / "kc")
+    cfg = tmp_path / "devcluster.yaml"
+    cfg.write_text(f"provider: existing\nexisting:\n  kubeconfig: {kc}\n")
+    result = CliRunner().invoke(app, ["image", "load", "--config", str(cfg), "x:1"])
+    assert isinstance(result.exception, DevclusterError)
+    assert "cannot load images" in result.exception.message and "registry" in (result.exception.hint or "")

@@ -134,6 +134,20 @@ def test_session_runs_commands_with_stdin_and_reports_failures(cluster) -> None:
             s.run(["sh", "-c", "exit 3"])
 
 
+def test_streaming_stdin_carries_a_large_stream_byte_for_byte(cluster) -> None:  # type: ignore[no-untyped-def]
+    """What `image load` does with `docker save`: megabytes copied in chunks into a remote command's stdin."""
+    import hashlib
+    import io
+
+    payload = os.urandom(3 * 1024 * 1024 + 17)
+    _, cfg = cluster
+    with session(cfg, "node2") as s:
+        result = s.run_streaming(["sha256sum"], io.BytesIO(payload), chunk=64 * 1024)
+        assert result.stdout.split()[0] == hashlib.sha256(payload).hexdigest()
+        with pytest.raises(DevclusterError, match="exited 1"):
+            s.run_streaming(["sh", "-c", "cat >/dev/null; exit 1"], io.BytesIO(b"x"))
+
+
 def test_unreachable_node_is_a_clear_error(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _, cfg = cluster
     text = cfg.read_text().replace("Port 22", "Port 2")  # nothing listens on port 2 inside the namespace

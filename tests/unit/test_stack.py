@@ -16,14 +16,14 @@ import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
-from devcluster import config, secrets_store, stack
+from devcluster import config, forail_values, secrets_store, stack
 from devcluster.cli import app
 from devcluster.diagnostics import not_ready_report
 from devcluster.errors import DevclusterError
@@ -115,31 +115,79 @@ def test_mint_token_execs_the_reference_command_in_the_running_web_pod(
 # ----------------------------------------------------------------- values, rendered by a real helm
 
 
-def forail_rel(tmp_path: Path, cfg: config.Config, values: dict[str, Any]) -> Release:
-    return Release("forail", "forail", ChartRef(str(CHARTS / "forail-test")), values)
+def render(tmp_path: Path, chart: str, generated: dict[str, Any], values: dict[str, Any] | None = None,
+           values_files: list[str] | None = None, name: str = "forail") -> dict[tuple[str, str], Any]:
+    rel = Release(name, name, ChartRef(str(CHARTS / chart)), values or {}, values_files or [], generated=generated)
+    docs = [d for d in yaml.safe_load_all(Helm(None, None, tmp_path, binary=HELM).template(rel)) if d]
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+
+def b64(data: dict[str, str], key: str) -> str:
+    return base64.b64decode(data[key]).decode()
 
 
 @needs_helm
-def test_generated_values_render_as_intended_with_real_helm(tmp_path: Path) -> None:
-    cfg = config.load(None)
+def test_derived_values_render_for_any_hostname_and_node_ports_with_real_helm(tmp_path: Path) -> None:
+    """hostname forail-dev.lan with NodePorts 31080/31443: allowedHosts keeps loopback (probes), the CSRF
+    origins follow the ports, the Ingress takes the host, class and TLS secret."""
+    cfg = config.load(None, {"hostname": "forail-dev.lan", "node_ports.http": 31080, "node_ports.https": 31443})
     generated = secrets_store.load_or_create(State(tmp_path / "st"))
-    values = deep_merge(stack.forail_values(cfg, generated), {"images": {"backend": {"tag": "2026.11.0"}}})
-    helm = Helm(None, None, tmp_path, binary=HELM)
-    docs = [d for d in yaml.safe_load_all(helm.template(forail_rel(tmp_path, cfg, values))) if d]
-    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
-    secret = by_kind[("Secret", "forail-secrets")]["data"]
-    assert base64.b64decode(secret["postgres-password"]).decode() == generated["postgresPassword"]
-    assert base64.b64decode(secret["admin-password"]).decode() == generated["forailAdminPassword"]
-    assert base64.b64decode(secret["admin-user"]).decode() == "admin"
-    ingress = by_kind[("Ingress", "forail")]["spec"]
+    objs = render(tmp_path, "forail-test", forail_values.forail_values(cfg, generated))
+    settings = objs[("ConfigMap", "forail-settings")]["data"]
+    assert settings["FORAIL_ALLOWED_HOSTS"].startswith("forail-dev.lan,127.0.0.1,localhost,forail-web,")
+    assert settings["FORAIL_CSRF_TRUSTED_ORIGINS"] == \
+        "http://forail-dev.lan:31080,https://forail-dev.lan:31443,https://forail-dev.lan"
+    assert settings["FORAIL_NODE_TYPE"] == "control"
+    secret = objs[("Secret", "forail-secrets")]["data"]
+    assert b64(secret, "forailAdminPassword") == generated["forailAdminPassword"]
+    assert b64(secret, "postgresPassword") == generated["postgresPassword"]
+    assert b64(secret, "admin-user") == "admin"
+    assert len(b64(secret, "redisPassword")) == 48, "left to the chart's own generation"
+    ingress = objs[("Ingress", "forail")]["spec"]
     assert ingress["ingressClassName"] == "traefik"
-    assert ingress["tls"] == [{"hosts": ["forail.lan"], "secretName": "forail-tls"}]
+    assert ingress["tls"] == [{"hosts": ["forail-dev.lan"], "secretName": "forail-tls"}]
+    assert ingress["rules"][0]["host"] == "forail-dev.lan"
     paths = {p["path"]: (p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"])
              for p in ingress["rules"][0]["http"]["paths"]}
     assert paths["/websocket"] == ("forail-web", 8015) and paths["/static/forail"] == ("forail-frontend", 80)
-    assert ("Job", "forail-init-1") in by_kind
-    web = by_kind[("Deployment", "forail-web")]["spec"]["template"]["spec"]["containers"][0]
-    assert web["image"].endswith(":2026.11.0"), "user values override generated ones"
+    assert ("Job", "forail-init-1") in objs
+
+
+def test_user_allowed_hosts_are_added_to_the_derived_ones_not_replacing_them(tmp_path: Path) -> None:
+    cfg = config.load(None, {"hostname": "forail-dev.lan"})
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("forail:\n  allowedHosts: forail.example.test\n")
+    cfg.stack.releases[0].values = {"forail": {"allowedHosts": ["10.0.0.7", "localhost"]}}
+    cfg.stack.releases[0].values_files = [str(extra)]
+    layers = stack._user_layers(cfg, cfg.stack.releases[0])
+    assert layers["forail"]["allowedHosts"] == "forail-dev.lan,127.0.0.1,localhost,forail.example.test,10.0.0.7"
+
+
+@needs_helm
+def test_podman_jobs_render_privileged_task_and_hybrid_without_privileges_is_refused(tmp_path: Path) -> None:
+    from devcluster import runner
+
+    cfg = config.load(None, {"stack.job_execution": "podman"})
+    generated = secrets_store.load_or_create(State(tmp_path / "st"))
+    objs = render(tmp_path, "forail-test", forail_values.forail_values(cfg, generated))
+    assert objs[("ConfigMap", "forail-settings")]["data"]["FORAIL_NODE_TYPE"] == "hybrid"
+    task = objs[("Deployment", "forail-task")]["spec"]["template"]["spec"]["containers"][0]
+    assert task["securityContext"] == {"privileged": True}
+    bare = runner.run([HELM, "template", "forail", str(CHARTS / "forail-test"), "--set",
+                       "secrets.forailAdminPassword=x", "--set", "forail.node.type=hybrid"], check=False)
+    assert not bare.ok and "task.privileged=true" in bare.stderr, "the fixture must refuse hybrid like the chart"
+
+
+@needs_helm
+def test_image_tag_sets_both_images_on_top_of_every_layer_with_real_helm(tmp_path: Path) -> None:
+    cfg = config.load(None, {"stack.image_tag": "dev"})
+    rel = cfg.stack.releases[0]
+    rel.values = {"images": {"backend": {"tag": "pinned"}}}
+    generated = forail_values.forail_values(cfg, secrets_store.load_or_create(State(tmp_path / "st")))
+    objs = render(tmp_path, "forail-test", generated, stack._user_layers(cfg, rel))
+    for name in ("forail-web", "forail-task", "forail-frontend"):
+        container = objs[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"].endswith(":dev") and container["imagePullPolicy"] == "IfNotPresent", container
 
 
 @needs_helm
@@ -147,62 +195,87 @@ def test_values_precedence_is_generated_then_files_then_inline_with_real_helm(tm
     """Helm applies --values left to right: a user's values file must beat the generated values, and the
     user's inline values must beat both (rendered by the real helm, whose merge is deep)."""
     cfg = config.load(None)
-    generated = stack.forail_values(cfg, secrets_store.load_or_create(State(tmp_path / "st")))
+    generated = forail_values.forail_values(cfg, secrets_store.load_or_create(State(tmp_path / "st")))
     generated["images"] = {"backend": {"tag": "from-generated"}, "frontend": {"tag": "from-generated"}}
     user_file = tmp_path / "mine.yaml"
     user_file.write_text("images:\n  backend:\n    tag: from-file\n  frontend:\n    tag: from-file\n")
-    rel = Release("forail", "forail", ChartRef(str(CHARTS / "forail-test")),
-                  values={"images": {"frontend": {"tag": "from-inline"}}}, values_files=[str(user_file)],
-                  generated=generated)
-    docs = [d for d in yaml.safe_load_all(Helm(None, None, tmp_path, binary=HELM).template(rel)) if d]
-    images = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"]
-              for d in docs if d["kind"] == "Deployment"}
+    objs = render(tmp_path, "forail-test", generated, {"images": {"frontend": {"tag": "from-inline"}}},
+                  [str(user_file)])
+    images = {name: d["spec"]["template"]["spec"]["containers"][0]["image"] for (kind, name), d in objs.items()
+              if kind == "Deployment"}
     assert images["forail-web"].endswith(":from-file"), images
     assert images["forail-frontend"].endswith(":from-inline"), images
     # the generated secrets are still there underneath the user's layers
-    secret = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "forail-secrets")
-    assert base64.b64decode(secret["data"]["admin-password"]).decode() == generated["secrets"]["forailAdminPassword"]
+    secret = objs[("Secret", "forail-secrets")]["data"]
+    assert b64(secret, "forailAdminPassword") == generated["secrets"]["forailAdminPassword"]
 
 
 @needs_helm
-def test_lint_passes_with_generated_values_and_render_fails_without(tmp_path: Path) -> None:
+def test_lint_passes_with_generated_values_and_render_fails_without_the_admin_password(tmp_path: Path) -> None:
     from devcluster import runner
 
     cfg = config.load(None)
-    values = stack.forail_values(cfg, secrets_store.load_or_create(State(tmp_path / "st")))
+    values = forail_values.forail_values(cfg, secrets_store.load_or_create(State(tmp_path / "st")))
     vf = tmp_path / "v.yaml"
     vf.write_text(yaml.safe_dump(values))
     lint = runner.run([HELM, "lint", "--strict", str(CHARTS / "forail-test"), "--values", str(vf)], check=False)
     assert lint.ok and "Fail:" not in lint.stdout, lint.stdout
     bare = runner.run([HELM, "template", "forail", str(CHARTS / "forail-test")], check=False)
-    assert not bare.ok and "required" in bare.stderr, "the test chart must refuse missing secrets"
+    assert not bare.ok and "secrets.forailAdminPassword is required" in bare.stderr
 
 
 @needs_helm
 def test_operator_values_render_with_real_helm(tmp_path: Path) -> None:
     cfg = config.load(None)
-    rel = Release("forail-operator", "forail-operator", ChartRef(str(CHARTS / "forail-operator-test")),
-                  stack.operator_values(cfg, "tok-0123456789abcdef"))
-    docs = [d for d in yaml.safe_load_all(Helm(None, None, tmp_path, binary=HELM).template(rel)) if d]
-    env = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {"name": "FORAIL_URL", "value": "http://forail-web.forail.svc.cluster.local:8013"} in env
-    secret = next(d for d in docs if d["kind"] == "Secret")
-    assert base64.b64decode(secret["data"]["token"]).decode() == "tok-0123456789abcdef"
+    objs = render(tmp_path, "forail-operator-test", forail_values.operator_values(cfg, "tok-0123456789abcdef", "dev"),
+                  name="forail-operator")
+    dep = objs[("Deployment", "forail-operator-forail-operator")]
+    assert dep["metadata"]["labels"]["app.kubernetes.io/instance"] == "forail-operator"
+    env = dep["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "FORAIL_URL", "value": "http://forail-web.dev.svc.cluster.local:8013"} in env
+    token_ref = next(e for e in env if e["name"] == "FORAIL_TOKEN")["valueFrom"]["secretKeyRef"]
+    assert token_ref == {"name": "forail-operator-credentials", "key": "token"}
+    assert objs[("Secret", "forail-operator-credentials")]["stringData"]["token"] == "tok-0123456789abcdef"
+
+
+def test_default_releases_follow_the_published_charts() -> None:
+    cfg = config.load(None)
+    forail, operator = cfg.stack.releases
+    assert (forail.git, forail.ref, forail.kind) == ("https://github.com/forail-platform/forail-helm.git",
+                                                      "v2026.07.1", "forail")
+    assert (operator.git, operator.ref, operator.subdir) == (
+        "https://github.com/forail-platform/forail-operator.git", "v2026.06.0", "helm")
+    assert cfg.stack.crd_group == "forail.forail-platform.io"
+    assert cfg.stack.job_execution == "pods"
 
 
 # ----------------------------------------------------------------- the install flow
 
 
 class Traefik(BaseHTTPRequestHandler):
-    """Stand-in for Traefik on the HTTP NodePort: routes forail.lan/api/v2/ping/ like the Ingress would."""
+    """Stand-in for Traefik + Forail on the HTTP NodePort, for the Ingress host only: `/api/v2/ping/`,
+    `/api/v2/me/` (200 for a token in ``accepted_tokens``, 401 otherwise) and the frontend's `/`."""
+
+    hostname = "forail.lan"
+    accepted_tokens: ClassVar[set[str]] = set()
 
     def log_message(self, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
-        ok = self.headers.get("Host") == "forail.lan" and self.path == "/api/v2/ping/"
-        body = json.dumps({"version": "test", "ha": False}).encode() if ok else b"404 page not found"
-        self.send_response(200 if ok else 404)
+        code, ctype, body = 404, "text/plain", b"404 page not found"
+        if self.headers.get("Host") == self.hostname:
+            if self.path == "/api/v2/ping/":
+                code, ctype, body = 200, "application/json", json.dumps({"version": "test", "ha": False}).encode()
+            elif self.path == "/api/v2/me/":
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                ok = token in self.accepted_tokens
+                code, ctype = (200 if ok else 401), "application/json"
+                body = json.dumps({"results": [{"username": "admin"}]} if ok else {"detail": "bad token"}).encode()
+            elif self.path == "/":
+                code, ctype, body = 200, "text/html", b"<html>forail</html>"
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -234,6 +307,8 @@ def stack_env(tmp_path: Path, fake_api: FakeApiServer, fake_tools, monkeypatch: 
     monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "")
     fake_tools.add("helm", (FIXTURES / "fake_helm.py").read_text())
     server = node_port_server()
+    monkeypatch.setattr(Traefik, "accepted_tokens", set())
+    monkeypatch.setattr(Traefik, "hostname", "forail.lan")
     kubeconfig = fake_api.write_kubeconfig(tmp_path / "kubeconfig", "kind-test")
     hosts = tmp_path / "hosts"
     hosts.write_text("")
@@ -280,8 +355,11 @@ def test_up_installs_the_stack_then_does_nothing_and_keeps_secrets(
         "token": "env-token-0123456789abcdef", "url": "http://forail-web.forail.svc.cluster.local:8013"}
     assert fake_api.get("batch/v1", "jobs", "forail-init-1", "forail")
     assert "ping http://forail.lan:" in first.output and "HTTP 200" in first.output
-    assert "1 CRD(s) in forail-platform.io: Inventory" in first.output
-    assert fake_api.get("forail-platform.io/v1alpha1", "inventories", "devcluster-smoke", "forail")
+    assert "CRDs in forail.forail-platform.io: 9/9 expected kinds" in " ".join(first.output.split())
+    inventory = fake_api.get("forail.forail-platform.io/v1alpha1", "inventories", "devcluster-smoke", "forail")
+    assert inventory and inventory["spec"]["organization"] == "Default"
+    credentials = fake_api.get("v1", "secrets", "forail-operator-credentials", "forail-operator")
+    assert credentials and base64.b64decode(credentials["data"]["token"]).decode() == "env-token-0123456789abcdef"
 
     second = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
     assert second.exit_code == 0, second.output
@@ -419,8 +497,9 @@ def run_e2e_suite(kubeconfig: Path, cfg: Path, tmp_path: Path) -> dict[str, str]
 STACK_CHECKS = [
     "test_every_pod_is_running_or_completed", "test_init_job_of_the_current_revision_completed",
     "test_ingress_routes_each_path_to_the_right_service", "test_ingress_uses_traefik_and_the_tls_secret",
-    "test_ping_through_the_ingress", "test_frontend_paths_answer_through_the_ingress[/]",
-    "test_operator_crds_present", "test_sample_inventory_is_reconciled",
+    "test_ping_through_the_ingress", "test_frontend_answers_the_root_through_the_ingress",
+    "test_operator_crds_present", "test_operator_runs_with_the_minted_token",
+    "test_sample_inventory_is_reconciled",
 ]
 
 
@@ -455,7 +534,7 @@ def test_local_chart_dependencies_are_built_before_install(tmp_path: Path) -> No
     chart_dir = tmp_path / "charts"
     shutil.copytree(CHARTS, chart_dir)
     umbrella = chart_dir / "umbrella-test"
-    assert missing_dependencies(umbrella) == ["forail-operator-test"]
+    assert missing_dependencies(umbrella) == ["forail-operator"]
     ref = ChartRef(str(umbrella))
     ensure_dependencies(ref, HELM)
     assert missing_dependencies(umbrella) == []
@@ -479,3 +558,148 @@ def test_stack_install_is_idempotent_and_uninstall_goes_last_first(stack_env, fa
     assert set(helm_state) == {"traefik/traefik"}
     status = cli("stack", "status", "--config", str(cfg), "--kubeconfig", str(kubeconfig), "-o", "json")
     assert status.exit_code == 1 and {r["status"] for r in json.loads(status.output)} == {"not installed"}
+
+
+# ----------------------------------------------------------------- the Forail developer's loop
+
+
+def upgrades(fake_tools) -> list[str]:  # type: ignore[no-untyped-def]
+    return [a[a.index("--install") + 1] for a in (c["argv"] for c in fake_tools.calls("helm")) if "upgrade" in a]
+
+
+def test_up_with_another_hostname_and_node_ports_derives_the_forail_values(
+        stack_env, fake_api: FakeApiServer, fake_tools, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hostname forail-dev.lan and its own NodePorts: the Forail release's values carry the derived
+    allowedHosts / csrfTrustedOrigins / ingress host, the sample Inventory lands in the operator's group,
+    and a second `up` upgrades nothing."""
+    kubeconfig, cfg = stack_env
+    doc = yaml.safe_load(cfg.read_text())
+    doc["hostname"] = "forail-dev.lan"
+    doc["node_ports"]["https"] = 31443
+    cfg.write_text(yaml.safe_dump(doc))
+    monkeypatch.setattr(Traefik, "hostname", "forail-dev.lan")
+    monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "env-token-0123456789abcdef")
+    first = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert first.exit_code == 0, first.output
+    http = doc["node_ports"]["http"]
+    values = json.loads((kubeconfig.parent / "helm-state.json").read_text())["forail/forail"]["values"]
+    assert values["forail"]["allowedHosts"] == "forail-dev.lan,127.0.0.1,localhost"
+    assert values["forail"]["csrfTrustedOrigins"] == \
+        f"http://forail-dev.lan:{http},https://forail-dev.lan:31443,https://forail-dev.lan"
+    assert values["ingress"]["host"] == "forail-dev.lan" and values["forail"]["node"]["type"] == "control"
+    settings = fake_api.get("v1", "configmaps", "forail-settings", "forail")
+    assert settings and settings["data"]["FORAIL_ALLOWED_HOSTS"].startswith("forail-dev.lan,127.0.0.1,localhost")
+    assert fake_api.get("forail.forail-platform.io/v1alpha1", "inventories", "devcluster-smoke", "forail")
+    assert cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig)).exit_code == 0
+    assert upgrades(fake_tools) == ["traefik", "forail", "forail-operator"], "the second run upgraded something"
+
+
+def test_a_rejected_stored_token_is_minted_again_and_the_operator_restarted(
+        stack_env, fake_api: FakeApiServer, fake_tools, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exec API needs a real cluster: Kube.exec_in_pod is replaced in-process; the token check is a real
+    HTTP call to the loopback stand-in, which accepts only the tokens it is told to."""
+    kubeconfig, cfg = stack_env
+    calls = record_exec(monkeypatch, "first-token-0123456789\n")
+    Traefik.accepted_tokens.add("first-token-0123456789")
+    assert cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig)).exit_code == 0
+    assert len(calls) == 1
+    assert cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig)).exit_code == 0
+    assert len(calls) == 1, "an accepted token is reused"
+    Traefik.accepted_tokens.clear()  # e.g. the database was reset: Forail no longer knows the token
+    calls_after = record_exec(monkeypatch, "second-token-0123456789\n")
+    Traefik.accepted_tokens.add("second-token-0123456789")
+    again = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert again.exit_code == 0, again.output
+    assert len(calls_after) == 1 and "rejected by Forail" in again.output
+    credentials = fake_api.get("v1", "secrets", "forail-operator-credentials", "forail-operator")
+    assert base64.b64decode(credentials["data"]["token"]).decode() == "second-token-0123456789"
+    operator = fake_api.get("apps/v1", "deployments", "forail-operator-forail-operator", "forail-operator")
+    assert "kubectl.kubernetes.io/restartedAt" in operator["spec"]["template"]["metadata"].get("annotations", {})
+    assert upgrades(fake_tools).count("forail") == 1, "only the operator release changed"
+
+
+def test_verify_names_missing_operator_kinds(stack_env, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    kubeconfig, cfg = stack_env
+    monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "env-token-0123456789abcdef")
+    partial = tmp_path / "partial-operator"
+    shutil.copytree(CHARTS / "forail-operator-test", partial)
+    for kind in ("schedules", "teams"):
+        (partial / "crds" / f"forail.forail-platform.io_{kind}.yaml").unlink()
+    doc = yaml.safe_load(cfg.read_text())
+    doc["stack"]["releases"][1]["chart"] = str(partial)
+    cfg.write_text(yaml.safe_dump(doc))
+    result = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert isinstance(result.exception, DevclusterError)
+    assert "7 of the 9 operator kinds; missing: Schedule, Team" in result.exception.message
+
+
+def sibling_layout(tmp_path: Path) -> tuple[Path, Path]:
+    """<work>/project/devcluster.yaml beside <work>/forail-helm and <work>/forail-operator/helm checkouts."""
+    work = tmp_path / "work"
+    shutil.copytree(CHARTS / "forail-test", work / "forail-helm")
+    shutil.copytree(CHARTS / "forail-operator-test", work / "forail-operator" / "helm")
+    (work / "project").mkdir()
+    return work, work / "project" / "devcluster.yaml"
+
+
+def test_plan_says_when_sibling_checkouts_replace_git(tmp_path: Path) -> None:
+    work, cfg = sibling_layout(tmp_path)
+    cfg.write_text("name: dev\n")
+    result = CliRunner().invoke(app, ["plan", "--config", str(cfg)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0
+    out = " ".join(result.output.split())
+    assert f"local checkout {work / 'forail-helm'}, not https://github.com/forail-platform/forail-helm.git" in out
+    assert f"local checkout {work / 'forail-operator' / 'helm'}" in out
+    off = CliRunner().invoke(app, ["plan", "--config", str(cfg)], env={"COLUMNS": "400"})
+    cfg.write_text("name: dev\nstack:\n  use_checkouts: false\n")
+    off = CliRunner().invoke(app, ["plan", "--config", str(cfg)], env={"COLUMNS": "400"})
+    assert "local checkout" not in off.output
+
+
+def test_sibling_checkouts_install_and_a_chart_edit_upgrades_only_that_release(
+        stack_env, tmp_path: Path, fake_tools, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Releases on their default git sources, with checkouts beside the config: nothing is cloned (no git on
+    PATH would fail), the charts come from the checkouts; editing forail-helm's template upgrades forail only."""
+    kubeconfig, stack_cfg = stack_env
+    work, cfg = sibling_layout(tmp_path)
+    doc = yaml.safe_load(stack_cfg.read_text())
+    doc["stack"].pop("releases")
+    cfg.write_text(yaml.safe_dump(doc))
+    fake_tools.add("git", "sys.exit(99)")
+    monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "env-token-0123456789abcdef")
+    first = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert first.exit_code == 0, first.output
+    assert fake_tools.calls("git") == []
+    charts_used = {a[a.index("--install") + 1]: a[a.index("--install") + 2]
+                   for a in (c["argv"] for c in fake_tools.calls("helm")) if "upgrade" in a}
+    assert charts_used["forail"] == str(work / "forail-helm")
+    assert charts_used["forail-operator"] == str(work / "forail-operator" / "helm")
+    same = cli("stack", "install", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert same.exit_code == 0 and upgrades(fake_tools) == ["traefik", "forail", "forail-operator"]
+    template = work / "forail-helm" / "templates" / "secret.yaml"
+    template.write_text(template.read_text() + "  EDITED: \"yes\"\n")
+    edited = cli("stack", "install", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert edited.exit_code == 0, edited.output
+    assert upgrades(fake_tools) == ["traefik", "forail", "forail-operator", "forail"]
+
+
+def test_release_checks_are_read_only_no_clone_no_secrets(fake_tools, tmp_path: Path) -> None:
+    """The check of a git release on a fresh state dir: no process starts, nothing is written."""
+    from devcluster.providers.existing import ExistingProvider
+    from devcluster.steps import Context
+
+    fake_tools.add("git", "sys.exit(99)")
+    fake_tools.add("helm", "sys.exit(99)")
+    cfg = config.load(None, {"provider": "existing", "stack.use_checkouts": False})
+    state = State(tmp_path / "fresh")
+    ctx = Context(cfg, state, Console(quiet=True), ExistingProvider(cfg, state))
+    for rel in cfg.stack.releases:
+        assert stack.release_done(ctx, rel) is False
+    assert fake_tools.calls() == [] and not (tmp_path / "fresh").exists()
+
+
+def test_config_without_a_file_shows_the_upstream_defaults() -> None:
+    result = cli("config")
+    doc = yaml.safe_load(result.output)
+    assert [r["ref"] for r in doc["stack"]["releases"]] == ["v2026.07.1", "v2026.06.0"]
+    assert doc["stack"]["crd_group"] == "forail.forail-platform.io"

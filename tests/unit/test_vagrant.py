@@ -239,6 +239,14 @@ class FakeNodeSession:
             return SshResult(0, "", "")
         raise AssertionError(script.name)
 
+    def run_streaming(self, command: list[str], source: Any, sudo: bool = False, timeout: float = 1800,
+                      chunk: int = 1 << 20) -> SshResult:
+        import hashlib
+
+        data = source.read()
+        self._record(" ".join(command), bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), sudo=sudo)
+        return SshResult(0, "", "")
+
     def __enter__(self) -> FakeNodeSession:
         return self
 
@@ -367,3 +375,38 @@ def test_status_shows_vm_states(vagrant_env, fake_tools) -> None:  # type: ignor
     execute(ctx.provider.cluster_steps()[:3], ctx)  # preflight, layout, cp1
     vms = {vm["name"]: vm["state"] for vm in ctx.provider.describe()["vms"]}
     assert vms == {"cp1": "running", "cp2": "not_created", "w1": "not_created", "w2": "not_created"}
+
+
+FAKE_DOCKER_SAVE = """
+if sys.argv[1] == "save":
+    sys.stdout.buffer.write(("tarball of " + " ".join(sys.argv[2:])).encode() * 1000)
+"""
+
+
+def test_image_load_streams_docker_save_into_every_vms_containerd_with_fake_docker(vagrant_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    """Fake `docker` and `vagrant` on PATH, SSH sessions replaced by recorders (VirtualBox cannot run here;
+    the streaming itself runs over a real sshd in test_ssh_netns.py)."""
+    import hashlib
+
+    ctx = vagrant_env
+    fake_tools.add("docker", FAKE_DOCKER_SAVE)
+    ctx.provider._write_settings(ctx)  # what `up` leaves: the cluster exists
+    loaded = ctx.provider.load_images(ctx, ["ghcr.io/forail-platform/forail-backend:dev"])
+    assert loaded == ["cp1", "cp2", "w1", "w2"]
+    saves = [c["argv"] for c in fake_tools.calls("docker")]
+    assert saves == [["save", "ghcr.io/forail-platform/forail-backend:dev"]] * 4
+    imports = [c for c in fake_tools.calls("ssh") if "ctr" in c["argv"][1]]
+    assert [c["argv"][0] for c in imports] == ["cp1", "cp2", "w1", "w2"]
+    expected = hashlib.sha256(b"tarball of ghcr.io/forail-platform/forail-backend:dev" * 1000).hexdigest()
+    for call in imports:
+        assert call["argv"][1] == "ctr -n k8s.io images import -" and call["sudo"] is True
+        assert call["sha256"] == expected, "every node gets the whole image stream"
+
+
+def test_image_load_fails_naming_docker_when_the_image_is_missing_with_fake_docker(vagrant_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    ctx = vagrant_env
+    fake_tools.add("docker", "sys.stderr.write('Error: No such image: nope:1\\n'); sys.exit(1)")
+    ctx.provider._write_settings(ctx)
+    with pytest.raises(DevclusterError) as err:
+        ctx.provider.load_images(ctx, ["nope:1"])
+    assert "docker save nope:1" in err.value.message and "No such image" in err.value.message
