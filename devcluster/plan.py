@@ -1,17 +1,22 @@
-"""From config to the ordered list of steps `up` runs (config -> plan -> steps -> cluster)."""
+"""From config to the ordered list of steps `up` runs (config -> plan -> steps -> cluster).
+
+The one place the actions list is built, in order: the provider's steps that make the cluster exist,
+the prerequisites every provider gets, then the stack. Each part is its own module; this only joins them.
+"""
 
 from __future__ import annotations
 
 from devcluster.config import Config
-from devcluster.prereqs import prerequisite_steps
+from devcluster.engine.steps import Step
 from devcluster.providers.base import Provider
-from devcluster.steps import Step
+from devcluster.stages.prerequisites import prerequisite_steps
 
 
 def up_steps(cfg: Config, provider: Provider, skip_stack: bool = False) -> list[Step]:
-    steps = provider.cluster_steps() + prerequisite_steps(cfg, provider.bundles_local_path_provisioner())
+    steps = provider.cluster_steps()
+    steps += prerequisite_steps(cfg, provider.ingress_address(), provider.bundles_local_path_provisioner())
     if cfg.stack.enabled and not skip_stack and cfg.stack.releases:
-        from devcluster.stack import stack_steps
+        from devcluster.stages.stack import stack_steps
 
         steps += stack_steps(cfg)
     names = [s.name for s in steps]
@@ -19,3 +24,10 @@ def up_steps(cfg: Config, provider: Provider, skip_stack: bool = False) -> list[
     if duplicates:
         raise AssertionError(f"duplicate step names: {duplicates}")
     return steps
+
+
+def stack_install_steps(cfg: Config, provider: Provider) -> list[Step]:
+    """`stack install`: the cluster must already be there; only the stack's steps do work."""
+    from devcluster.stages.stack import stack_steps
+
+    return provider.access_steps() + stack_steps(cfg)

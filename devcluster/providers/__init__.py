@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from devcluster.config import Config
+from devcluster.local.state import State
 from devcluster.providers.base import Provider
-from devcluster.state import State
 
 
 def get_provider(cfg: Config, state: State) -> Provider:

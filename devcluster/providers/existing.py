@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from devcluster.clients.access import ClusterAccess
+from devcluster.clients.kube import is_local_server, kubeconfig_server
+from devcluster.engine.steps import Context, Step
 from devcluster.errors import ConfigError, DevclusterError
-from devcluster.kube import is_local_server, kubeconfig_server
-from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, Provider, Tool, nodes_ready_step
-from devcluster.steps import Context, Step
+from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, NodeAccess, Provider, Tool, nodes_ready_step
 
 DEV_CONTEXT_PREFIXES = ("kind-", "devcluster-", "k3d-", "minikube", "docker-desktop", "rancher-desktop")
 
@@ -23,18 +24,22 @@ def context_is_safe(context_name: str, server: str) -> bool:
 class ExistingProvider(Provider):
     name = "existing"
 
-    def kubeconfig(self) -> Path | None:
+    def access(self) -> ClusterAccess:
         kc = self.cfg.existing.kubeconfig
-        return Path(kc).expanduser() if kc else None
+        return ClusterAccess(Path(kc).expanduser() if kc else None, self.cfg.existing.context or None)
 
-    def context(self) -> str | None:
-        return self.cfg.existing.context or None
+    def ingress_address(self) -> str:
+        return self.cfg.existing.ingress_ip
+
+    def node_access(self) -> NodeAccess:
+        raise ConfigError("check nodes needs --provider kind or vagrant: the nodes of an existing cluster are not "
+                          "devcluster's to reach")
 
     def _check_target(self, ctx: Context) -> None:
-        kc = self.kubeconfig()
+        kc = self.access().kubeconfig
         if kc is not None and not kc.is_file():
             raise ConfigError(f"kubeconfig {kc} does not exist")
-        name, server = kubeconfig_server(kc, self.context())
+        name, server = kubeconfig_server(self.access())
         if not context_is_safe(name, server) and not ctx.assume_yes:
             raise DevclusterError(
                 f"context {name!r} points at {server}, which is not a local or private address",
@@ -46,12 +51,15 @@ class ExistingProvider(Provider):
             raise DevclusterError(f"the API server of context {name!r} ({server}) is not reachable: {detail}")
         ctx.console.print(f"  target: context {name} at {server} (Kubernetes {detail})")
 
+    def _target_step(self) -> Step:
+        return Step("target", "check the kubeconfig/context exists, is reachable and is safe to install into",
+                    self._check_target)
+
     def cluster_steps(self) -> list[Step]:
-        return [
-            Step("target", "check the kubeconfig/context exists, is reachable and is safe to install into",
-                 self._check_target),
-            nodes_ready_step(self),
-        ]
+        return [self._target_step(), nodes_ready_step(self)]
+
+    def access_steps(self) -> list[Step]:
+        return [self._target_step()]
 
     def down(self, ctx: Context) -> None:
         ctx.console.print("provider `existing`: the cluster is yours and stays; use `devcluster stack uninstall` "

@@ -15,13 +15,14 @@ from typing import Any
 
 import yaml
 
-from devcluster import runner
 from devcluster.assets import asset_dir
+from devcluster.clients import runner
+from devcluster.clients.access import ClusterAccess
 from devcluster.config import KIND_VERSION, Config
+from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
-from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, Provider, Tool, nodes_ready_step
-from devcluster.state import State, write_private
-from devcluster.steps import Context, Step
+from devcluster.local.state import State, write_private
+from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, NodeAccess, Provider, Tool, nodes_ready_step
 
 KIND_HINT = (f"install kind {KIND_VERSION}: bash scripts/install-tools.sh, or "
              "https://kind.sigs.k8s.io/docs/user/quick-start/#installation")
@@ -79,8 +80,18 @@ class KindProvider(Provider):
     def config_path(self) -> Path:
         return self.state.path("kind-config.yaml")
 
-    def context(self) -> str | None:
-        return f"kind-{self.cfg.name}"
+    def access(self) -> ClusterAccess:
+        return self.state_access(f"kind-{self.cfg.name}")
+
+    def ingress_address(self) -> str:
+        return self.cfg.kind.listen_address
+
+    def access_steps(self) -> list[Step]:
+        return [self.reachable_step()]
+
+    def node_access(self) -> NodeAccess:
+        # kind nodes are containers: testinfra's docker backend execs into them.
+        return NodeAccess("docker")
 
     def expected_nodes(self) -> int | None:
         return 1 + self.cfg.kind.workers

@@ -22,14 +22,15 @@ from typing import Any
 import yaml
 
 import vagrant as python_vagrant
-from devcluster import fetch, runner
 from devcluster.assets import asset_dir
+from devcluster.clients import fetch, runner
+from devcluster.clients.access import ClusterAccess
+from devcluster.clients.ssh import SshSession, SshTarget, parse_ssh_config
 from devcluster.config import Config, VagrantNode, vagrant_nodes
+from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
-from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, Provider, Tool, nodes_ready_step
-from devcluster.ssh import SshSession, SshTarget, parse_ssh_config
-from devcluster.state import State, write_private
-from devcluster.steps import Context, Step
+from devcluster.local.state import State, write_private
+from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, Finding, NodeAccess, Provider, Tool, nodes_ready_step
 
 VAGRANT_HINT = "install Vagrant (https://developer.hashicorp.com/vagrant/install) and make sure it is on PATH"
 VBOX_HINT = "install VirtualBox 7 (https://www.virtualbox.org/wiki/Downloads); VBoxManage must be on PATH"
@@ -190,8 +191,20 @@ class VagrantProvider(Provider):
         return RunnerVagrant(asset_dir("vagrant"), self.vagrant_env(), self.cfg.vagrant.up_timeout,
                              echo=ctx.echo if ctx else None)
 
-    def context(self) -> str | None:
-        return f"devcluster-{self.cfg.name}"
+    def access(self) -> ClusterAccess:
+        return self.state_access(f"devcluster-{self.cfg.name}")
+
+    def ingress_address(self) -> str:
+        # The last worker by default: the reference's 192.168.56.32 with the default layout.
+        return self.cfg.vagrant.ingress_ip or self.nodes[-1].ip
+
+    def access_steps(self) -> list[Step]:
+        return [self.reachable_step()]
+
+    def node_access(self) -> NodeAccess:
+        self.require_cluster()
+        self.ssh_targets()  # writes state/ssh_config for testinfra's paramiko backend
+        return NodeAccess("paramiko", (f"--ssh-config={self.state.path('ssh_config')}",), check_eth1=True)
 
     def expected_nodes(self) -> int | None:
         return len(self.nodes)
@@ -267,7 +280,8 @@ class VagrantProvider(Provider):
     def _fetch_kubeconfig(self, ctx: Context) -> None:
         with self.session(self.first.name) as s:
             admin = s.run(["cat", "/etc/kubernetes/admin.conf"], sudo=True).stdout
-        write_private(self.state.kubeconfig, admin_kubeconfig_for_host(admin, self.server_url(), self.context() or ""))
+        write_private(self.state.kubeconfig,
+                      admin_kubeconfig_for_host(admin, self.server_url(), self.access().context or ""))
         ctx.reset_kube()
 
     def _others_done(self, ctx: Context) -> bool:
@@ -343,9 +357,7 @@ class VagrantProvider(Provider):
             KUBECTL_TOOL,
         ]
 
-    def doctor_checks(self) -> list[Any]:
-        from devcluster.doctor import Finding
-
+    def doctor_checks(self) -> list[Finding]:
         network, ok = self.hostonly_check()
         findings = [Finding("host-only network", ok, f"{network} " + ("allowed" if ok else "refused by VirtualBox"),
                             "" if ok else RANGE_HINT.format(net=network))]
@@ -395,12 +407,14 @@ class VagrantProvider(Provider):
                                   "create it with `devcluster up --provider vagrant`")
 
     def ssh_interactive(self, node: str) -> int:
+        self.require_cluster()
         if node not in {n.name for n in self.nodes}:
             raise DevclusterError(f"no node {node!r}", "nodes: " + ", ".join(n.name for n in self.nodes))
         exe = runner.require("vagrant", VAGRANT_HINT)
         return runner.interactive([exe, "ssh", node], env=self.vagrant_env(), cwd=str(asset_dir("vagrant")))
 
     def snapshot(self, action: str, name: str, ctx: Context) -> None:
+        self.require_cluster()
         v = self.vagrant(ctx)
         if action == "save":
             v.snapshot_save(name)

@@ -22,16 +22,6 @@ def suite_dir(name: str) -> Path:
     raise FileNotFoundError(f"devcluster test suite {name!r} is missing from this installation")
 
 
-def cluster_env(kubeconfig: Path | None, context: str | None) -> dict[str, str]:
-    """How a suite finds the cluster: KUBECONFIG, and the context to use in it."""
-    env = {}
-    if kubeconfig is not None:
-        env["KUBECONFIG"] = str(kubeconfig)
-    if context:
-        env["DEVCLUSTER_CONTEXT"] = context
-    return env
-
-
 def run_suite(name: str, args: list[str], env: dict[str, str], junitxml: Path | None = None) -> int:
     """Run a packaged suite with pytest; it is the user's foreground job, so it reports to the terminal."""
     suite = suite_dir(name)

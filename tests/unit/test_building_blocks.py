@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from devcluster import fetch, runner, tls
+from devcluster.clients import fetch, runner
+from devcluster.clients.kube import default_class_patches
+from devcluster.engine.waiting import wait_for
 from devcluster.errors import CommandError, DevclusterError
-from devcluster.kube import default_class_patches
-from devcluster.prereqs import corefile_with_rewrite, dockerconfigjson, traefik_values
-from devcluster.waiting import wait_for
+from devcluster.local import tls
+from devcluster.stages.prerequisites import corefile_with_rewrite, dockerconfigjson, traefik_values
 
 PY = sys.executable
 

@@ -209,7 +209,7 @@ def test_second_up_with_wait_lock_waits_for_the_first_with_fake_kind(tmp_path: P
 def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     import json
 
-    from devcluster.clusterlock import cluster_lock
+    from devcluster.local.clusterlock import cluster_lock
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

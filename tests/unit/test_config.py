@@ -17,8 +17,11 @@ def test_defaults_match_the_reference() -> None:
     assert cfg.kind.node_image == config.KIND_NODE_IMAGE and "@sha256:" in cfg.kind.node_image
     nodes = config.vagrant_nodes(cfg.vagrant)
     assert [n.name for n in nodes] == ["cp1", "cp2", "w1", "w2"]
+    from devcluster.local.state import State
+    from devcluster.providers import get_provider
+
     cfg.provider = "vagrant"
-    assert cfg.ingress_ip() == "192.168.56.32"
+    assert get_provider(cfg, State(cfg.state_path)).ingress_address() == "192.168.56.32"
     assert [r.name for r in cfg.stack.releases] == ["forail", "forail-operator"]
 
 

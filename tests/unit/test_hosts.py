@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devcluster import hosts
 from devcluster.errors import ConfigError, DevclusterError
+from devcluster.local import hosts
 
 ENTRY = hosts.Entry("192.168.56.32", ("forail.lan",))
 # Any text that does not itself contain our markers, with any line endings.

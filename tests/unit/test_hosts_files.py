@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from devcluster import hosts
 from devcluster.errors import DevclusterError
+from devcluster.local import hosts
 
 ENTRY = hosts.Entry("192.168.56.32", ("forail.lan",))
 ORIGINAL = "127.0.0.1 localhost\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devcluster import hosts
+from devcluster.local import hosts
 
 ENTRY = hosts.Entry("192.168.56.32", ("forail.lan", "api.forail.lan"))
 HAND_WRITTEN = (

@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from devcluster import config
 from devcluster.cli import app
+from devcluster.engine.steps import Context, execute
 from devcluster.errors import DevclusterError, StepError
+from devcluster.local.state import State
 from devcluster.providers.kind import KindProvider, busy_ports, render_config
-from devcluster.state import State
-from devcluster.steps import Context, execute
 
 FAKE_KIND = """
 state = os.environ["FAKE_KIND_CLUSTERS"]

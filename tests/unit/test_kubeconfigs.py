@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from devcluster.kubeconfigs import merge_into
+from devcluster.clients.kubeconfigs import merge_into
 
 
 def kc(name: str, server: str) -> dict:

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from devcluster import tls
 from devcluster.cli import app
 from devcluster.errors import StepError
+from devcluster.local import tls
 from tests.fakeapi import FakeApiServer
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -177,7 +177,7 @@ def test_remote_context_is_refused_without_yes(tmp_path: Path) -> None:
     ("https://172.32.0.1", False),
 ])
 def test_local_server_classification(server: str, local: bool) -> None:
-    from devcluster.kube import is_local_server
+    from devcluster.clients.kube import is_local_server
 
     assert is_local_server(server) is local
 
@@ -188,10 +188,10 @@ def test_on_kind_local_path_reuses_kinds_own_provisioner_without_new_images(setu
     from rich.console import Console
 
     from devcluster import config
-    from devcluster.prereqs import local_path_step
+    from devcluster.engine.steps import Context, execute
+    from devcluster.local.state import State
     from devcluster.providers.existing import ExistingProvider
-    from devcluster.state import State
-    from devcluster.steps import Context, execute
+    from devcluster.stages.prerequisites import local_path_step
 
     kubeconfig, _, _ = setup
     cfg = config.load(None, {"provider": "existing", "existing.kubeconfig": str(kubeconfig),
@@ -213,9 +213,9 @@ def test_on_kind_local_path_reuses_kinds_own_provisioner_without_new_images(setu
 
 def test_plan_on_kind_uses_the_bundled_provisioner_and_on_vagrant_the_manifest() -> None:
     from devcluster import config
+    from devcluster.local.state import State
     from devcluster.plan import up_steps
     from devcluster.providers import get_provider
-    from devcluster.state import State
 
     for provider, needle in (("kind", "no new images"), ("vagrant", "apply local-path-provisioner")):
         cfg = config.load(None, {"provider": provider})

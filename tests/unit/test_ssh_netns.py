@@ -26,8 +26,8 @@ import paramiko
 import pytest
 
 from devcluster.assets import asset_dir
+from devcluster.clients.ssh import SshSession, parse_ssh_config
 from devcluster.errors import DevclusterError
-from devcluster.ssh import SshSession, parse_ssh_config
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 REPO = Path(__file__).resolve().parents[2]

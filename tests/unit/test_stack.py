@@ -23,13 +23,16 @@ import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
-from devcluster import config, forail_values, secrets_store, stack
+from devcluster import config
 from devcluster.cli import app
-from devcluster.diagnostics import not_ready_report
+from devcluster.clients.access import ClusterAccess
+from devcluster.clients.diagnostics import not_ready_report
+from devcluster.clients.helm import ChartRef, Helm, Release, deep_merge
+from devcluster.clients.kube import Kube
 from devcluster.errors import DevclusterError
-from devcluster.helm import ChartRef, Helm, Release, deep_merge
-from devcluster.kube import Kube
-from devcluster.state import State
+from devcluster.local import secrets as secrets_store
+from devcluster.local.state import State
+from devcluster.stages import forail_values, operator_token, stack
 from tests.fakeapi import FakeApiServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,12 +106,12 @@ def test_mint_token_execs_the_reference_command_in_the_running_web_pod(
     kc = fake_api.write_kubeconfig(tmp_path / "kc")
     calls = record_exec(monkeypatch, "Created token for admin\nT0k3nT0k3nT0k3nT0k3n\n")
     cfg = config.load(None, {"provider": "existing", "existing.kubeconfig": str(kc)})
+    from devcluster.engine.steps import Context
     from devcluster.providers.existing import ExistingProvider
-    from devcluster.steps import Context
 
     state = State(tmp_path / "st")
     ctx = Context(cfg, state, Console(quiet=True), ExistingProvider(cfg, state))
-    assert stack.mint_token(ctx) == "T0k3nT0k3nT0k3nT0k3n"
+    assert operator_token.mint_token(ctx) == "T0k3nT0k3nT0k3nT0k3n"
     assert calls == [("forail", "forail-web-fake0", ["forail-manage", "create_oauth2_token", "--user", "admin"])]
 
 
@@ -118,7 +121,7 @@ def test_mint_token_execs_the_reference_command_in_the_running_web_pod(
 def render(tmp_path: Path, chart: str, generated: dict[str, Any], values: dict[str, Any] | None = None,
            values_files: list[str] | None = None, name: str = "forail") -> dict[tuple[str, str], Any]:
     rel = Release(name, name, ChartRef(str(CHARTS / chart)), values or {}, values_files or [], generated=generated)
-    docs = [d for d in yaml.safe_load_all(Helm(None, None, tmp_path, binary=HELM).template(rel)) if d]
+    docs = [d for d in yaml.safe_load_all(Helm(ClusterAccess(), tmp_path, binary=HELM).template(rel)) if d]
     return {(d["kind"], d["metadata"]["name"]): d for d in docs}
 
 
@@ -165,7 +168,7 @@ def test_user_allowed_hosts_are_added_to_the_derived_ones_not_replacing_them(tmp
 
 @needs_helm
 def test_podman_jobs_render_privileged_task_and_hybrid_without_privileges_is_refused(tmp_path: Path) -> None:
-    from devcluster import runner
+    from devcluster.clients import runner
 
     cfg = config.load(None, {"stack.job_execution": "podman"})
     generated = secrets_store.load_or_create(State(tmp_path / "st"))
@@ -212,7 +215,7 @@ def test_values_precedence_is_generated_then_files_then_inline_with_real_helm(tm
 
 @needs_helm
 def test_lint_passes_with_generated_values_and_render_fails_without_the_admin_password(tmp_path: Path) -> None:
-    from devcluster import runner
+    from devcluster.clients import runner
 
     cfg = config.load(None)
     values = forail_values.forail_values(cfg, secrets_store.load_or_create(State(tmp_path / "st")))
@@ -426,7 +429,7 @@ def test_not_ready_report_names_pods_states_and_events(fake_api: FakeApiServer, 
                   "involvedObject": {"kind": "Pod", "name": "forail-web-1"}, "type": "Warning",
                   "reason": "BackOff", "message": "Back-off restarting failed container web",
                   "lastTimestamp": "2026-01-01T00:00:00Z"})
-    report = not_ready_report(Kube(fake_api.write_kubeconfig(tmp_path / "kc")), "forail")
+    report = not_ready_report(Kube(ClusterAccess(fake_api.write_kubeconfig(tmp_path / "kc"))), "forail")
     assert "pod forail/forail-web-1: Running" in report
     assert "web: waiting: CrashLoopBackOff back-off 5m0s" in report
     assert "event Warning BackOff: Back-off restarting failed container web" in report
@@ -479,10 +482,14 @@ def run_e2e_suite(kubeconfig: Path, cfg: Path, tmp_path: Path) -> dict[str, str]
     import sys
     import xml.etree.ElementTree as ET
 
-    from devcluster.cli_stack import e2e_env
+    from devcluster.engine.steps import Context
+    from devcluster.providers.existing import ExistingProvider
+    from devcluster.reports.e2e import e2e_env
 
     conf = config.load(cfg, {"provider": "existing", "existing.kubeconfig": str(kubeconfig)})
-    env = dict(os.environ, **e2e_env(kubeconfig, None, conf), DEVCLUSTER_E2E_REQUIRE_CLUSTER="1")
+    state = State(conf.state_path)
+    ctx = Context(conf, state, Console(quiet=True), ExistingProvider(conf, state))
+    env = dict(os.environ, **e2e_env(ctx), DEVCLUSTER_E2E_REQUIRE_CLUSTER="1")
     junit = tmp_path / "e2e.xml"
     subprocess.run([sys.executable, "-m", "pytest", str(REPO / "tests" / "e2e"), "-p", "no:cacheprovider", "-q",
                     f"--junitxml={junit}"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
@@ -529,7 +536,7 @@ def test_e2e_suite_passes_its_stack_checks_after_up(stack_env, tmp_path: Path, m
 
 @needs_helm
 def test_local_chart_dependencies_are_built_before_install(tmp_path: Path) -> None:
-    from devcluster.charts import ensure_dependencies, missing_dependencies
+    from devcluster.clients.charts import ensure_dependencies, missing_dependencies
 
     chart_dir = tmp_path / "charts"
     shutil.copytree(CHARTS, chart_dir)
@@ -538,7 +545,7 @@ def test_local_chart_dependencies_are_built_before_install(tmp_path: Path) -> No
     ref = ChartRef(str(umbrella))
     ensure_dependencies(ref, HELM)
     assert missing_dependencies(umbrella) == []
-    docs = [d for d in yaml.safe_load_all(Helm(None, None, tmp_path, binary=HELM).template(
+    docs = [d for d in yaml.safe_load_all(Helm(ClusterAccess(), tmp_path, binary=HELM).template(
         Release("u", "default", ref))) if d]
     assert {d["kind"] for d in docs} >= {"ConfigMap", "Deployment", "Secret"}
 
@@ -685,8 +692,8 @@ def test_sibling_checkouts_install_and_a_chart_edit_upgrades_only_that_release(
 
 def test_release_checks_are_read_only_no_clone_no_secrets(fake_tools, tmp_path: Path) -> None:
     """The check of a git release on a fresh state dir: no process starts, nothing is written."""
+    from devcluster.engine.steps import Context
     from devcluster.providers.existing import ExistingProvider
-    from devcluster.steps import Context
 
     fake_tools.add("git", "sys.exit(99)")
     fake_tools.add("helm", "sys.exit(99)")

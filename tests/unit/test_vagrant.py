@@ -24,11 +24,11 @@ from typer.testing import CliRunner
 from devcluster import config
 from devcluster.assets import asset_dir
 from devcluster.cli import app
+from devcluster.clients.ssh import SshResult
+from devcluster.engine.steps import Context, execute
 from devcluster.errors import DevclusterError, StepError
+from devcluster.local.state import State
 from devcluster.providers import vagrant as vp
-from devcluster.ssh import SshResult
-from devcluster.state import State
-from devcluster.steps import Context, execute
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"

@@ -1,0 +1,37 @@
+"""The `devcluster` command line: a leaf on top of the package.
+
+Commands only parse options, build the context (cli/common.py) and hand over to the modules that do the
+work; every DevclusterError is printed with its hint and turned into an exit code (2 for bad input,
+1 otherwise) instead of a traceback. Each command group lives in its own module and registers itself on
+the app when imported here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.markup import escape
+
+from devcluster.cli import cluster, hosts, nodes, stack  # noqa: F401  (register their commands)
+from devcluster.cli.common import _silence_stdout, app, err_console
+from devcluster.errors import DevclusterError
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Standalone click handles usage errors, --help and typer.Exit codes; devcluster's own errors end here."""
+    try:
+        app()
+    except DevclusterError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {escape(exc.message)}", highlight=False)
+        if exc.hint:
+            err_console.print(f"[yellow]hint:[/yellow] {escape(exc.hint)}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: re-run `devcluster up` (steps are idempotent) or use --from")
+        sys.exit(130)
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`): nothing is wrong with the command itself.
+        _silence_stdout()
+        sys.exit(0)

@@ -1,0 +1,192 @@
+"""What every command shares: the app, output that survives a closed pipe, the options that pick a
+cluster, and the one path from options to a context (config -> provider -> context).
+
+A leaf of the package: command modules import from here, nothing here imports a command module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperOption
+
+from devcluster import __version__, config
+from devcluster.engine.steps import Context
+from devcluster.local.state import State
+
+
+class _ClosableStdout:
+    """stdout that goes quiet when the reader goes away (`devcluster plan | head`).
+
+    A closed pipe must not turn into exit code 1 or abort a run half-way: the work goes on and only the
+    output is dropped, so the exit code still says whether the command did its job.
+    """
+
+    closed_by_reader = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_by_reader:
+            try:
+                return sys.stdout.write(text)
+            except BrokenPipeError:
+                self.closed_by_reader = True
+                _silence_stdout()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_by_reader:
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                self.closed_by_reader = True
+                _silence_stdout()
+
+    def isatty(self) -> bool:
+        return sys.stdout.isatty()
+
+    def fileno(self) -> int:
+        return sys.stdout.fileno()
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's final flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+_stdout = _ClosableStdout()
+console = Console(file=_stdout, highlight=False)  # type: ignore[arg-type]
+err_console = Console(stderr=True, highlight=False)
+
+
+def out(text: str) -> None:
+    """Machine-readable output (paths, YAML, JSON, hosts lines) exactly as given: no wrapping, no markup."""
+    _stdout.write(text if text.endswith("\n") else text + "\n")
+    _stdout.flush()
+
+
+def _flags_show_as_flags() -> None:
+    """typer >= 0.2x prints `<bool>` after every flag in --help; a flag takes no value, so show none."""
+    original = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else original(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_as_flags()
+
+app = typer.Typer(
+    name="devcluster",
+    help="One command for a throw-away Kubernetes cluster with the Forail platform installed.\n\n"
+    "Quick start: [bold]devcluster up --provider kind[/bold], then [bold]devcluster e2e[/bold]; "
+    "[bold]devcluster down[/bold] when done. Settings live in ./devcluster.yaml (see docs/configuration.md).",
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (default ./devcluster.yaml).")]
+ProviderOpt = Annotated[str | None, typer.Option("--provider", "-p",
+                                                  help="kind | vagrant | existing (overrides the config).")]
+KubeconfigOpt = Annotated[Path | None, typer.Option(
+    "--kubeconfig", help="Kubeconfig of an existing cluster (implies --provider existing).")]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="Context in --kubeconfig to use.")]
+WaitLockOpt = Annotated[float, typer.Option(
+    "--wait-lock", metavar="SECONDS",
+    help="When another devcluster run is changing this cluster, wait up to SECONDS for it (default: fail at once).")]
+
+
+ImageTagOpt = Annotated[str | None, typer.Option(
+    "--image-tag", metavar="TAG",
+    help="Forail backend and frontend image tag (overrides stack.image_tag), e.g. a build loaded with "
+         "`devcluster image load`.")]
+
+
+def load_config(config_file: Path | None, provider: str | None = None, kubeconfig: Path | None = None,
+                context: str | None = None, image_tag: str | None = None) -> config.Config:
+    if provider is None and (kubeconfig is not None or context is not None):
+        provider = "existing"
+    overrides: dict[str, Any] = {"provider": provider, "stack.image_tag": image_tag}
+    if kubeconfig is not None:
+        overrides["existing.kubeconfig"] = str(kubeconfig)
+    if context is not None:
+        overrides["existing.context"] = context
+    cfg = config.load(config_file, overrides)
+    for warning in config.warnings(cfg):
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    return cfg
+
+
+def make_context(cfg: config.Config, dry_run: bool = False, assume_yes: bool = False,
+                 resume_command: str = "devcluster up") -> Context:
+    from devcluster.providers import get_provider
+
+    # The state dir is made by the first write into it (0700), so read-only commands leave no trace.
+    state = State(cfg.state_path)
+    return Context(cfg, state, console, get_provider(cfg, state), dry_run=dry_run, assume_yes=assume_yes,
+                   resume_command=resume_command)
+
+
+def open_context(config_file: Path | None = None, provider: str | None = None, kubeconfig: Path | None = None,
+                 context: str | None = None, *, dry_run: bool = False, assume_yes: bool = False,
+                 resume_command: str = "devcluster up", image_tag: str | None = None) -> Context:
+    """The one way a command gets from its options to a cluster context: config, then provider."""
+    cfg = load_config(config_file, provider, kubeconfig, context, image_tag)
+    return make_context(cfg, dry_run=dry_run, assume_yes=assume_yes, resume_command=resume_command)
+
+
+@contextlib.contextmanager
+def changing(ctx: Context, wait_lock: float) -> Iterator[None]:
+    """Hold the cluster's lock while a command changes it (see clusterlock)."""
+    from devcluster.local.clusterlock import cluster_lock
+
+    def say(line: str) -> None:
+        err_console.print(escape(line), highlight=False)
+
+    with cluster_lock(ctx.state.root, ctx.config.name, wait_lock, say):
+        yield
+
+
+def command_line(command: list[str], config_file: Path | None, provider: str | None, kubeconfig: Path | None,
+                 context: str | None, yes: bool = False, extra: list[str] | None = None) -> str:
+    """The command as the user would re-type it, with the options that pick the cluster."""
+    argv = ["devcluster", *command]
+    if provider is not None:
+        argv += ["--provider", provider]
+    if config_file is not None:
+        argv += ["--config", str(config_file)]
+    if kubeconfig is not None:
+        argv += ["--kubeconfig", str(kubeconfig)]
+    if context is not None:
+        argv += ["--context", context]
+    if yes:
+        argv.append("--yes")
+    return shlex.join(argv + (extra or []))
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out(f"devcluster {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                          help="Print the version.")] = False,
+) -> None:
+    pass

@@ -1,0 +1,1 @@
+"""How devcluster talks to the outside: processes (runner), the Kubernetes API, helm, charts, SSH, downloads."""

@@ -1,0 +1,254 @@
+"""Reading devcluster.yaml into the schema: every value checked before anything runs.
+
+The loader walks the typed dataclasses so that a wrong key or value is reported with its full dotted
+path (``kind.workers: expected an integer``), and unknown keys are errors rather than silently ignored
+typos. Loading is parse -> fill derived defaults -> validate; validation only reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from devcluster.config.schema import CONFIG_FILENAME, Config
+from devcluster.errors import ConfigError
+
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+_HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "an integer"
+    if tp is str:
+        return "a string"
+    if origin is list:
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+        return _build(tp, value, path + ".")
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+        return value
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
+        return [_convert(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+        return dict(value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is str:
+        if isinstance(value, float):
+            return f"{value:.2f}"  # `kubernetes_version: 1.30` reaches us as the float 1.3
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {type(value).__name__}")
+        return value
+    return value
+
+
+def _build(cls: Any, data: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            close = ", ".join(sorted(known))
+            raise ConfigError(f"{prefix}{key}: unknown key", f"known keys here: {close}")
+        if value is None:
+            continue
+        kwargs[key] = _convert(value, hints[key], f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def valid_hostname(name: str) -> bool:
+    """A DNS name, and not an address: `10.0.0.1` passes the label rule but is no name for an ingress."""
+    if not name or len(name) > 253 or name.endswith(".") or is_ip_address(name):
+        return False
+    if name.rsplit(".", 1)[-1].isdigit():
+        return False
+    return all(_HOST_LABEL_RE.match(label) for label in name.lower().split("."))
+
+
+MDNS_NOTE = (
+    "{host} ends in .local, which mDNS resolvers (macOS, most Linux desktops) answer before /etc/hosts is "
+    "read: on those laptops {host} will not reach the cluster. Use a .lan name (the default forail.lan)."
+)
+
+
+def warnings(cfg: Config) -> list[str]:
+    """Valid but risky settings: said on every laptop, not only where this machine's resolver shows the trap."""
+    out = []
+    if cfg.hostname.lower().endswith(".local"):
+        out.append(MDNS_NOTE.format(host=cfg.hostname))
+    return out
+
+
+def _validate(cfg: Config) -> None:
+    def fail(key: str, msg: str, hint: str | None = None) -> None:
+        raise ConfigError(f"{key}: {msg}", hint)
+
+    if not _NAME_RE.match(cfg.name):
+        fail("name", f"{cfg.name!r} is not a valid cluster name", "lowercase letters, digits and '-', max 40")
+    if is_ip_address(cfg.hostname):
+        fail("hostname", f"{cfg.hostname!r} is an IP address, not a hostname",
+             "give the name the platform is served under (default forail.lan); the address comes from the provider")
+    if not valid_hostname(cfg.hostname):
+        fail("hostname", f"{cfg.hostname!r} is not a valid hostname")
+    if not cfg.kubernetes_version.startswith("1.30"):
+        fail("kubernetes_version", f"{cfg.kubernetes_version!r} is not supported", "devcluster pins 1.30")
+    for key, port in (("node_ports.http", cfg.node_ports.http), ("node_ports.https", cfg.node_ports.https)):
+        if not 30000 <= port <= 32767:
+            fail(key, f"{port} is outside the NodePort range 30000-32767")
+    if cfg.node_ports.http == cfg.node_ports.https:
+        fail("node_ports.https", "must differ from node_ports.http")
+    if not 0 <= cfg.kind.workers <= 10:
+        fail("kind.workers", f"{cfg.kind.workers} is outside 0-10")
+    if "@sha256:" not in cfg.kind.node_image:
+        fail("kind.node_image", "must be pinned by tag and digest (name:tag@sha256:...)")
+    for key, value in (("kind.listen_address", cfg.kind.listen_address),
+                       ("existing.ingress_ip", cfg.existing.ingress_ip)):
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            fail(key, f"{value!r} is not an IP address")
+    v = cfg.vagrant
+    if not 1 <= v.control_planes <= 3:
+        fail("vagrant.control_planes", f"{v.control_planes} is outside 1-3",
+             "2 stacked-etcd control planes tolerate no failure; use 3 for real HA")
+    if not 0 <= v.workers <= 9:
+        fail("vagrant.workers", f"{v.workers} is outside 0-9")
+    if v.control_plane_memory < 2048:
+        fail("vagrant.control_plane_memory", "kubeadm needs at least 2048 MiB on a control plane")
+    if v.worker_memory < 1024:
+        fail("vagrant.worker_memory", "a worker needs at least 1024 MiB")
+    if v.control_plane_cpus < 2:
+        fail("vagrant.control_plane_cpus", "kubeadm needs at least 2 CPUs on a control plane")
+    if v.worker_cpus < 1:
+        fail("vagrant.worker_cpus", "must be at least 1")
+    try:
+        net = ipaddress.ip_network(v.network_prefix + ".0/24")
+    except ValueError:
+        fail("vagrant.network_prefix", f"{v.network_prefix!r} is not the first three octets of an IPv4 /24")
+    else:
+        if not net.is_private:
+            fail("vagrant.network_prefix", f"{net} is not a private range")
+        if v.ingress_ip:
+            try:
+                ip = ipaddress.ip_address(v.ingress_ip)
+            except ValueError:
+                fail("vagrant.ingress_ip", f"{v.ingress_ip!r} is not an IP address")
+            else:
+                if ip not in net:
+                    fail("vagrant.ingress_ip", f"{ip} is not in {net}")
+    if not v.box_version:
+        fail("vagrant.box_version", "the box must be pinned to a version")
+    if cfg.pull_secret.name and not cfg.pull_secret.server:
+        fail("pull_secret.server", "is required when pull_secret.name is set")
+    names = [r.name for r in cfg.stack.releases]
+    for i, rel in enumerate(cfg.stack.releases):
+        if not rel.name:
+            fail(f"stack.releases[{i}].name", "is required")
+        if not (rel.chart or rel.git):
+            fail(f"stack.releases[{i}].chart", "one of chart or git is required")
+        if rel.chart and rel.git:
+            fail(f"stack.releases[{i}].git", "give either chart or git, not both")
+        for j, action in enumerate(rel.post_install):
+            key = f"stack.releases[{i}].post_install[{j}]"
+            if not _NAME_RE.match(action.name):
+                fail(f"{key}.name", f"{action.name!r} must be a short lowercase name")
+            if not action.deployment or not action.command:
+                fail(key, "deployment and command are required")
+    if len(set(names)) != len(names):
+        fail("stack.releases", "release names must be unique")
+
+
+def load(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read ``path`` (or ./devcluster.yaml when present), apply CLI overrides, validate."""
+    data: dict[str, Any] = {}
+    source = ""
+    if path is None and Path(CONFIG_FILENAME).is_file():
+        path = CONFIG_FILENAME
+    if path is not None:
+        p = Path(path)
+        if p.is_dir():
+            raise ConfigError(f"config file {p} is a directory",
+                              f"pass the file itself, e.g. --config {p / CONFIG_FILENAME}")
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping")
+        data = loaded
+        source = str(p)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        target = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    cfg = _build(Config, data)
+    cfg.source = source
+    _fill_defaults(cfg)
+    _validate(cfg)
+    return cfg
+
+
+def _fill_defaults(cfg: Config) -> None:
+    """Defaults that depend on other keys: a release without a namespace goes into the cluster's."""
+    for rel in cfg.stack.releases:
+        rel.namespace = rel.namespace or cfg.namespace
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    out = dataclasses.asdict(cfg)
+    out.pop("source", None)
+    return out

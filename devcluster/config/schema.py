@@ -1,0 +1,253 @@
+"""The schema of devcluster.yaml: typed dataclasses whose defaults are devcluster's pinned defaults.
+
+Every key is optional; the loader (loader.py) reads a file into these, naming the dotted key of any
+wrong value. Nothing here reads files or the environment, except where a default is a path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+CONFIG_FILENAME = "devcluster.yaml"
+
+KIND_NODE_IMAGE = (
+    "kindest/node:v1.30.13@sha256:397209b3d947d154f6641f2d0ce8d473732bd91c87d9575ade99049aa33cd648"
+)
+KIND_VERSION = "v0.29.0"
+LOCAL_PATH_VERSION = "v0.0.30"
+TRAEFIK_CHART_VERSION = "34.4.1"
+FLANNEL_VERSION = "v0.26.3"
+
+
+@dataclass
+class NodePorts:
+    http: int = 30080
+    https: int = 30443
+
+
+@dataclass
+class KindConfig:
+    workers: int = 2
+    node_image: str = KIND_NODE_IMAGE
+    # Where the node ports are published on the host: loopback keeps the
+    # cluster private to this machine.
+    listen_address: str = "127.0.0.1"
+    create_timeout: int = 600
+    # Keep the node containers of a failed `kind create cluster` (kind --retain) so their logs can be
+    # exported; CI sets it. `devcluster down` deletes them either way.
+    retain_on_failure: bool = False
+
+
+@dataclass
+class VagrantConfig:
+    box: str = "bento/ubuntu-22.04"
+    box_version: str = "202401.31.0"
+    # A mirror or local .box file for air-gapped hosts (Vagrant's config.vm.box_url); empty: Vagrant Cloud.
+    box_url: str = ""
+    control_planes: int = 2
+    workers: int = 2
+    network_prefix: str = "192.168.56"
+    control_plane_memory: int = 4096
+    control_plane_cpus: int = 2
+    worker_memory: int = 4096
+    worker_cpus: int = 2
+    # The address forail.lan points at; empty means the last worker's.
+    ingress_ip: str = ""
+    kubernetes_package_version: str = "1.30.14-1.1"
+    kubernetes_apt_repo: str = "https://pkgs.k8s.io/core:/stable:/v1.30/deb/"
+    flannel_manifest: str = (
+        f"https://github.com/flannel-io/flannel/releases/download/{FLANNEL_VERSION}/kube-flannel.yml"
+    )
+    flannel_sha256: str = ""
+    up_timeout: int = 1800
+
+
+@dataclass
+class ExistingConfig:
+    kubeconfig: str = ""
+    context: str = ""
+    # Where the cluster's NodePorts are reachable from this machine (hosts entry, ingress checks).
+    ingress_ip: str = "127.0.0.1"
+
+
+@dataclass
+class TraefikConfig:
+    chart: str = "traefik"
+    # A helm repository URL, or empty when ``chart`` is a local path / OCI ref.
+    repo: str = "https://traefik.github.io/charts"
+    version: str = TRAEFIK_CHART_VERSION
+    namespace: str = "traefik"
+    release: str = "traefik"
+    # The IngressClass Traefik serves, made the cluster's default; the Forail Ingress uses it.
+    ingress_class: str = "traefik"
+    # Extra chart values on top of devcluster's (e.g. image.registry for a mirror).
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LocalPathConfig:
+    version: str = LOCAL_PATH_VERSION
+    # URL or local file; ``{version}`` is substituted.
+    manifest: str = (
+        "https://raw.githubusercontent.com/rancher/local-path-provisioner/{version}/deploy/local-path-storage.yaml"
+    )
+    sha256: str = ""
+
+
+@dataclass
+class AddonsConfig:
+    traefik: TraefikConfig = field(default_factory=TraefikConfig)
+    local_path: LocalPathConfig = field(default_factory=LocalPathConfig)
+    # Pods do not read the host's /etc/hosts: rewrite <hostname> to Traefik's
+    # Service in CoreDNS so in-cluster clients resolve it too.
+    coredns_rewrite: bool = True
+
+
+@dataclass
+class PullSecretConfig:
+    name: str = ""
+    server: str = ""
+    username: str = ""
+    # The password is read from this environment variable at run time, never
+    # stored in the config file.
+    password_env: str = "DEVCLUSTER_PULL_PASSWORD"
+    email: str = ""
+
+
+@dataclass
+class HostsConfig:
+    manage: bool = True
+    file: str = "/etc/hosts"
+
+
+@dataclass
+class TimeoutsConfig:
+    rollout: int = 300
+    nodes_ready: int = 600
+    helm: int = 600
+
+
+@dataclass
+class PostInstallConfig:
+    """A command run once per cluster in a running pod of ``deployment`` after the release is ready."""
+
+    name: str = ""
+    deployment: str = ""
+    command: list[str] = field(default_factory=list)
+    container: str = ""
+    timeout: int = 300
+
+
+@dataclass
+class ReleaseConfig:
+    name: str = ""
+    # Local path, ``oci://...``, a chart name in ``repo``, or a git URL (with ``ref``/``subdir``).
+    chart: str = ""
+    repo: str = ""
+    version: str = ""
+    git: str = ""
+    ref: str = ""
+    subdir: str = ""
+    namespace: str = ""
+    values_files: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    wait: bool = True
+    timeout: int = 900
+    # Which generated secrets/token and which cluster-derived values to inject.
+    kind: Literal["forail", "forail-operator", "plain"] = "plain"
+    post_install: list[PostInstallConfig] = field(default_factory=list)
+
+
+# The newest published releases (docs/configuration.md says how each was pinned). forail-helm's chart
+# 2026.7.1 is its newest release (2026.10.0 on main is unreleased); the operator's v2026.06.0 is the
+# first forail-named tag (v1.0.x is still forge-named: values forge.*, CRD group forge.forgeplatform.io).
+FORAIL_HELM_GIT = "https://github.com/forail-platform/forail-helm.git"
+FORAIL_HELM_REF = "v2026.07.1"
+FORAIL_OPERATOR_GIT = "https://github.com/forail-platform/forail-operator.git"
+FORAIL_OPERATOR_REF = "v2026.06.0"
+OPERATOR_CRD_GROUP = "forail.forail-platform.io"
+# The kinds forail-operator v2026.06.0 ships in helm/crds/ (api/v1alpha1).
+OPERATOR_KINDS = ("Credential", "ForailInstance", "Inventory", "JobTemplate", "Organization", "Project",
+                  "Schedule", "Team", "Workflow")
+
+
+def _default_releases() -> list[ReleaseConfig]:
+    return [
+        ReleaseConfig(name="forail", git=FORAIL_HELM_GIT, ref=FORAIL_HELM_REF, namespace="forail", kind="forail"),
+        ReleaseConfig(name="forail-operator", git=FORAIL_OPERATOR_GIT, ref=FORAIL_OPERATOR_REF, subdir="helm",
+                      namespace="forail-operator", kind="forail-operator"),
+    ]
+
+
+@dataclass
+class StackConfig:
+    enabled: bool = True
+    admin_user: str = "admin"
+    releases: list[ReleaseConfig] = field(default_factory=_default_releases)
+    # Deployment in the Forail namespace whose pod mints the operator token.
+    web_deployment: str = "forail-web"
+    token_command: list[str] = field(
+        default_factory=lambda: ["forail-manage", "create_oauth2_token", "--user", "{admin_user}"]
+    )
+    token_env: str = "DEVCLUSTER_FORAIL_TOKEN"
+    # An authenticated read through the ingress that answers 401 for a rejected token: a stored token is
+    # checked with it before reuse and minted again when rejected.
+    token_check_path: str = "/api/v2/me/"
+    # The operator's `forail.url`; empty: the Forail release's web Service inside the cluster.
+    operator_url: str = ""
+    verify_path: str = "/api/v2/ping/"
+    sample_cr: bool = True
+    # The Forail organization the sample Inventory belongs to (spec.organization is required).
+    sample_organization: str = "Default"
+    crd_group: str = OPERATOR_CRD_GROUP
+    # How Forail runs jobs: `pods` (forail.node.type control: each job is its own pod, the chart default)
+    # or `podman` (node.type hybrid: podman inside a privileged task pod; dev only).
+    job_execution: Literal["pods", "podman"] = "pods"
+    # Backend and frontend image tag for the Forail release (`--image-tag` overrides); empty: the chart's.
+    image_tag: str = ""
+    # Where sibling checkouts live (forail-helm/, forail-operator/helm/): a git release whose repository
+    # has a checkout there is installed from it. Empty: the parent of the config file's directory
+    # (of the current directory without a config file). `use_checkouts: false` always uses git.
+    checkouts_dir: str = ""
+    use_checkouts: bool = True
+    # How long verify waits for the operator to reconcile the sample Inventory.
+    verify_timeout: int = 180
+
+    def release_of_kind(self, kind: str) -> ReleaseConfig | None:
+        """The first release of ``kind`` (forail, forail-operator): whose namespace the token and checks use."""
+        return next((r for r in self.releases if r.kind == kind), None)
+
+
+@dataclass
+class Config:
+    name: str = "devcluster"
+    provider: Literal["kind", "vagrant", "existing"] = "kind"
+    kubernetes_version: str = "1.30"
+    hostname: str = "forail.lan"
+    namespace: str = "forail"
+    tls_secret: str = "forail-tls"
+    node_ports: NodePorts = field(default_factory=NodePorts)
+    state_dir: str = ""
+    kind: KindConfig = field(default_factory=KindConfig)
+    vagrant: VagrantConfig = field(default_factory=VagrantConfig)
+    existing: ExistingConfig = field(default_factory=ExistingConfig)
+    addons: AddonsConfig = field(default_factory=AddonsConfig)
+    pull_secret: PullSecretConfig = field(default_factory=PullSecretConfig)
+    hosts: HostsConfig = field(default_factory=HostsConfig)
+    timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
+    stack: StackConfig = field(default_factory=StackConfig)
+    source: str = field(default="", metadata={"internal": True})
+
+    @property
+    def state_path(self) -> Path:
+        """Per-cluster state (kubeconfig, secrets, progress): 0700 directory."""
+        base = self.state_dir or os.environ.get("DEVCLUSTER_STATE_DIR", "")
+        if not base:
+            xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+            base = str(Path(xdg) / "devcluster")
+        return Path(base).expanduser() / self.name
+
+

@@ -1,0 +1,132 @@
+"""`up` as an ordered list of named, idempotent steps.
+
+Each step knows how to tell whether it is already done, so a re-run on a
+ready cluster only checks; ``--from`` resumes after a failure; ``--dry-run``
+prints what each step would do without touching anything. After a step runs
+its check is asked again, so a command that "succeeded" without doing its
+job (kind --wait exits 0 on timeout) is still caught here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from devcluster.errors import ConfigError, DevclusterError, StepError
+
+if TYPE_CHECKING:  # types only: the engine runs steps without knowing what they touch
+    from devcluster.clients.kube import Kube
+    from devcluster.config import Config
+    from devcluster.local.state import State
+    from devcluster.providers.base import Provider
+
+
+@dataclass
+class Context:
+    config: Config
+    state: State
+    console: Console
+    provider: Provider
+    dry_run: bool = False
+    assume_yes: bool = False
+    # The command line that resumes this run (`--from STEP` is appended): the provider and cluster options
+    # the run used, so the hint never silently switches to the default provider.
+    resume_command: str = "devcluster up"
+    _kube: Kube | None = field(default=None, repr=False)
+
+    def kube(self) -> Kube:
+        """The API client, built on first use: the cluster may not exist when the context is made."""
+        if self._kube is None:
+            from devcluster.clients.kube import Kube
+
+            self._kube = Kube(self.provider.access())
+        return self._kube
+
+    def echo(self, line: str) -> None:
+        """One line of a long command's output, shown dimmed under the step."""
+        self.console.print(f"  [dim]{escape(line)}[/dim]", highlight=False)
+
+    def reset_kube(self) -> None:
+        self._kube = None
+
+
+@dataclass
+class Step:
+    name: str
+    summary: str
+    action: Callable[[Context], None]
+    check: Callable[[Context], bool] | None = None
+    hint: str = ""
+
+    def is_done(self, ctx: Context) -> bool:
+        return self.check(ctx) if self.check is not None else False
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str  # "done", "ran", "would run"
+    seconds: float
+
+
+def plan_table(steps: list[Step], title: str) -> Table:
+    table = Table(title=title, show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("step")
+    table.add_column("what it does")
+    for i, step in enumerate(steps, 1):
+        table.add_row(str(i), step.name, step.summary)
+    return table
+
+
+def select(steps: list[Step], start_from: str | None) -> list[Step]:
+    if start_from is None:
+        return steps
+    names = [s.name for s in steps]
+    if start_from not in names:
+        raise ConfigError(f"--from {start_from}: no such step", "steps: " + ", ".join(names))
+    return steps[names.index(start_from) :]
+
+
+def execute(steps: list[Step], ctx: Context, start_from: str | None = None) -> list[Outcome]:
+    chosen = select(steps, start_from)
+    outcomes: list[Outcome] = []
+    if ctx.dry_run:
+        ctx.console.print(plan_table(chosen, f"dry run: {ctx.provider.name} cluster {ctx.config.name!r}"))
+        ctx.console.print("[yellow]dry run: nothing was checked or changed[/yellow]")
+        return [Outcome(s.name, "would run", 0.0) for s in chosen]
+    for step in chosen:
+        start = time.monotonic()
+        try:
+            with ctx.console.status(f"{step.name}: checking"):
+                done = step.is_done(ctx)
+            if done:
+                outcomes.append(Outcome(step.name, "done", time.monotonic() - start))
+                ctx.console.print(f"[green]✓[/green] {step.name} [dim](already done)[/dim]")
+                continue
+            ctx.console.print(f"[cyan]→[/cyan] {step.name}: {step.summary}")
+            step.action(ctx)
+            if step.check is not None and not step.is_done(ctx):
+                raise DevclusterError(f"{step.name} ran but its check still fails")
+        except KeyboardInterrupt:
+            raise
+        except StepError:
+            raise
+        except Exception as exc:
+            hint = (step.hint + "; " if step.hint else "") + \
+                f"then resume with: {ctx.resume_command} --from {step.name}"
+            detail = str(exc)
+            if isinstance(exc, DevclusterError) and exc.hint:
+                hint = exc.hint + "; " + hint
+                detail = exc.message
+            raise StepError(f"step '{step.name}' failed: {detail}", hint) from exc
+        elapsed = time.monotonic() - start
+        outcomes.append(Outcome(step.name, "ran", elapsed))
+        ctx.console.print(f"[green]✓[/green] {step.name} [dim]({elapsed:.1f}s)[/dim]")
+    return outcomes

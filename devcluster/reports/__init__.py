@@ -1,0 +1,1 @@
+"""Read-only views of a cluster and this machine: status, doctor, node checks."""

@@ -1,0 +1,56 @@
+"""`devcluster status`: what exists right now, gathered read-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devcluster.clients.kube import default_class_patches, is_default_class, node_is_ready
+from devcluster.engine.steps import Context
+from devcluster.local import hosts
+from devcluster.stages import prerequisites as prereqs
+
+
+def gather(ctx: Context) -> dict[str, Any]:
+    cfg = ctx.config
+    out: dict[str, Any] = {"cluster": cfg.name, **ctx.provider.describe()}
+    hf = hosts.hosts_file_for(cfg, ctx.state.root)
+    out["hosts"] = {"file": str(hf.path), "entries": [{"ip": e.ip, "hostnames": list(e.hostnames)}
+                                                      for e in hf.show(cfg.name)]}
+    kc = ctx.provider.access().kubeconfig
+    if kc is not None and not kc.exists():
+        out["reachable"] = False
+        out["detail"] = f"no kubeconfig at {kc}: run `devcluster up`"
+        return out
+    try:
+        kube = ctx.kube()
+        ok, detail = kube.reachable()
+    except Exception as exc:
+        ok, detail = False, str(exc)
+    out["reachable"] = ok
+    out["detail"] = detail
+    if not ok:
+        return out
+    nodes = []
+    for n in kube.core.list_node(_request_timeout=15).items:
+        addrs = {a.type: a.address for a in (n.status.addresses or [])}
+        roles = sorted(k.split("/", 1)[1] for k in (n.metadata.labels or {})
+                       if k.startswith("node-role.kubernetes.io/"))
+        nodes.append({"name": n.metadata.name, "ready": node_is_ready(n), "roles": roles or ["worker"],
+                      "internal_ip": addrs.get("InternalIP", ""), "version": n.status.node_info.kubelet_version})
+    out["nodes"] = nodes
+    checks: dict[str, Any] = {}
+    traefik = cfg.addons.traefik
+    checks["traefik"] = kube.workload_status("Deployment", traefik.namespace, traefik.release)
+    checks["local-path"] = kube.workload_status("Deployment", prereqs.LOCAL_PATH_NAMESPACE,
+                                                prereqs.LOCAL_PATH_DEPLOYMENT)
+    classes = kube.storage_class_annotations()
+    defaults = [n for n, a in classes.items() if is_default_class(a)]
+    checks["default-storageclass"] = (not default_class_patches(classes, prereqs.LOCAL_PATH_CLASS),
+                                      ", ".join(defaults) or "none")
+    ns_ok = kube.get_or_none(kube.core.read_namespace, cfg.namespace) is not None
+    checks["namespace"] = (ns_ok, cfg.namespace if ns_ok else "missing")
+    secret = kube.get_or_none(kube.core.read_namespaced_secret, cfg.tls_secret, cfg.namespace) if ns_ok else None
+    checks["tls-secret"] = (secret is not None and secret.type == "kubernetes.io/tls",
+                            secret.type if secret is not None else "missing")
+    out["prerequisites"] = {k: {"ok": bool(v[0]), "detail": v[1]} for k, v in checks.items()}
+    return out

@@ -1,0 +1,304 @@
+"""Cluster prerequisites every provider gets: storage, ingress, namespace, TLS, DNS, hosts.
+
+Each step is a check plus an action; the decisions (Traefik values, which
+StorageClass to un-default, how the Corefile changes, the TLS/pull secret
+payloads) are pure functions so they are tested without a cluster.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from typing import Any
+
+from rich.markup import escape
+
+from devcluster.clients import fetch
+from devcluster.clients.helm import ChartRef, Release
+from devcluster.clients.kube import default_class_patches
+from devcluster.config import Config
+from devcluster.engine.steps import Context, Step
+from devcluster.engine.waiting import wait_for
+from devcluster.errors import DevclusterError
+from devcluster.local import hosts, tls
+from devcluster.stages import releases
+
+LOCAL_PATH_NAMESPACE = "local-path-storage"
+LOCAL_PATH_DEPLOYMENT = "local-path-provisioner"
+LOCAL_PATH_CLASS = "local-path"
+
+
+# ---------------------------------------------------------------- pure decisions
+
+
+def traefik_values(cfg: Config) -> dict[str, Any]:
+    """NodePort Service on the configured ports and the default IngressClass `traefik`."""
+    return {
+        "service": {"type": "NodePort"},
+        "ports": {
+            "web": {"nodePort": cfg.node_ports.http},
+            "websecure": {"nodePort": cfg.node_ports.https},
+        },
+        "ingressClass": {"enabled": True, "isDefaultClass": True, "name": cfg.addons.traefik.ingress_class},
+        "providers": {"kubernetesIngress": {"enabled": True}, "kubernetesCRD": {"enabled": True}},
+    }
+
+
+def traefik_release(cfg: Config) -> Release:
+    t = cfg.addons.traefik
+    return Release(
+        name=t.release, namespace=t.namespace,
+        chart=ChartRef(t.chart, t.repo, t.version), generated=traefik_values(cfg), values=dict(t.values),
+        wait=True, timeout=cfg.timeouts.helm,
+    )
+
+
+def local_path_source(cfg: Config) -> str:
+    return cfg.addons.local_path.manifest.replace("{version}", cfg.addons.local_path.version)
+
+
+def tls_secret_data(pair: tls.CertPair) -> dict[str, str]:
+    return {
+        "tls.crt": base64.b64encode(pair.cert_pem).decode(),
+        "tls.key": base64.b64encode(pair.key_pem).decode(),
+    }
+
+
+def dockerconfigjson(server: str, username: str, password: str, email: str = "") -> dict[str, str]:
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    entry: dict[str, str] = {"username": username, "password": password, "auth": auth}
+    if email:
+        entry["email"] = email
+    payload = json.dumps({"auths": {server: entry}}, sort_keys=True)
+    return {".dockerconfigjson": base64.b64encode(payload.encode()).decode()}
+
+
+def rewrite_line(hostname: str, target: str) -> str:
+    return f"rewrite name exact {hostname} {target}"
+
+
+def corefile_with_rewrite(corefile: str, hostname: str, target: str) -> str:
+    """Add (or fix) the rewrite for ``hostname`` inside the root `.:53` server block."""
+    line = rewrite_line(hostname, target)
+    existing = re.compile(r"(?m)^([ \t]*)rewrite name exact " + re.escape(hostname) + r" \S+[ \t]*$")
+    if existing.search(corefile):
+        return existing.sub(lambda m: m.group(1) + line, corefile)
+    m = re.search(r"(?m)^\.:53\s*\{[ \t]*\n", corefile)
+    if not m:
+        raise DevclusterError("the CoreDNS Corefile has no `.:53 {` server block to add a rewrite to")
+    indent_m = re.match(r"[ \t]+", corefile[m.end() :])
+    indent = indent_m.group(0) if indent_m else "    "
+    return corefile[: m.end()] + f"{indent}{line}\n" + corefile[m.end() :]
+
+
+def traefik_service_fqdn(cfg: Config) -> str:
+    t = cfg.addons.traefik
+    return f"{t.release}.{t.namespace}.svc.cluster.local"
+
+
+# ---------------------------------------------------------------- step bodies
+
+
+def _local_path_done(ctx: Context) -> bool:
+    kube = ctx.kube()
+    if kube.get_or_none(kube.apps.read_namespaced_deployment, LOCAL_PATH_DEPLOYMENT, LOCAL_PATH_NAMESPACE) \
+            is None:
+        return False
+    classes = ctx.kube().storage_class_annotations()
+    return LOCAL_PATH_CLASS in classes and not default_class_patches(classes, LOCAL_PATH_CLASS)
+
+
+LOCAL_PATH_PROVISIONER = "rancher.io/local-path"
+
+
+def local_path_class() -> dict[str, Any]:
+    """The `local-path` StorageClass as upstream's manifest defines it, for a provisioner that is already there."""
+    return {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": LOCAL_PATH_CLASS, "labels": {"app.kubernetes.io/managed-by": "devcluster"}},
+        "provisioner": LOCAL_PATH_PROVISIONER, "volumeBindingMode": "WaitForFirstConsumer",
+        "reclaimPolicy": "Delete",
+    }
+
+
+def _bundled_local_path_done(ctx: Context) -> bool:
+    kube = ctx.kube()
+    sc = kube.get_or_none(kube.storage.read_storage_class, LOCAL_PATH_CLASS)
+    if sc is None or sc.provisioner != LOCAL_PATH_PROVISIONER:
+        return False
+    return not default_class_patches(kube.storage_class_annotations(), LOCAL_PATH_CLASS)
+
+
+def _bundled_local_path_apply(ctx: Context) -> None:
+    """kind already runs local-path-provisioner for `rancher.io/local-path` (behind its `standard` class):
+    applying upstream's manifest over it would swap its image for ones pulled from Docker Hub."""
+    kube = ctx.kube()
+    kube.apply(local_path_class())
+    _only_default_local_path(ctx)
+
+
+def _only_default_local_path(ctx: Context) -> None:
+    kube = ctx.kube()
+    for name, patch in default_class_patches(kube.storage_class_annotations(), LOCAL_PATH_CLASS).items():
+        kube.storage.patch_storage_class(name, patch)
+        ctx.console.print(f"  StorageClass {name}: default -> {name == LOCAL_PATH_CLASS}")
+
+
+def _local_path_apply(ctx: Context) -> None:
+    data = fetch.fetch(local_path_source(ctx.config), ctx.state.path("cache"), ctx.config.addons.local_path.sha256)
+    kube = ctx.kube()
+    for obj in fetch.load_manifest(data):
+        kube.apply(obj)
+    _only_default_local_path(ctx)
+
+
+def _namespace_done(ctx: Context) -> bool:
+    kube = ctx.kube()
+    return kube.get_or_none(kube.core.read_namespace, ctx.config.namespace) is not None
+
+
+def _tls_pair(ctx: Context) -> tls.CertPair:
+    return tls.load_or_create(ctx.state.root, ctx.config.hostname)
+
+
+def _tls_done(ctx: Context) -> bool:
+    kube = ctx.kube()
+    secret = kube.get_or_none(kube.core.read_namespaced_secret, ctx.config.tls_secret, ctx.config.namespace)
+    if secret is None or secret.type != "kubernetes.io/tls":
+        return False
+    cert = base64.b64decode((secret.data or {}).get("tls.crt", ""))
+    return tls.cert_still_valid(cert, ctx.config.hostname)
+
+
+def _tls_apply(ctx: Context) -> None:
+    ctx.kube().upsert_secret(ctx.config.namespace, ctx.config.tls_secret, "kubernetes.io/tls",
+                             tls_secret_data(_tls_pair(ctx)))
+
+
+def _pull_secret_data(cfg: Config) -> dict[str, str]:
+    ps = cfg.pull_secret
+    password = os.environ.get(ps.password_env, "")
+    if not password:
+        raise DevclusterError(
+            f"pull_secret.name is set but ${ps.password_env} is empty",
+            f"export {ps.password_env}=<registry password or token>",
+        )
+    return dockerconfigjson(ps.server, ps.username, password, ps.email)
+
+
+def _pull_secret_done(ctx: Context) -> bool:
+    kube = ctx.kube()
+    secret = kube.get_or_none(kube.core.read_namespaced_secret, ctx.config.pull_secret.name,
+                              ctx.config.namespace)
+    return secret is not None and (secret.data or {}) == _pull_secret_data(ctx.config)
+
+
+def _pull_secret_apply(ctx: Context) -> None:
+    ctx.kube().upsert_secret(ctx.config.namespace, ctx.config.pull_secret.name,
+                             "kubernetes.io/dockerconfigjson", _pull_secret_data(ctx.config))
+
+
+def _corefile(ctx: Context) -> tuple[Any, str]:
+    kube = ctx.kube()
+    cm = kube.get_or_none(kube.core.read_namespaced_config_map, "coredns", "kube-system")
+    if cm is None:
+        raise DevclusterError("ConfigMap kube-system/coredns not found", "set addons.coredns_rewrite: false")
+    return cm, (cm.data or {}).get("Corefile", "")
+
+
+def _coredns_done(ctx: Context) -> bool:
+    _, corefile = _corefile(ctx)
+    return rewrite_line(ctx.config.hostname, traefik_service_fqdn(ctx.config)) in corefile
+
+
+def _coredns_apply(ctx: Context) -> None:
+    _, corefile = _corefile(ctx)
+    new = corefile_with_rewrite(corefile, ctx.config.hostname, traefik_service_fqdn(ctx.config))
+    ctx.kube().core.patch_namespaced_config_map("coredns", "kube-system", {"data": {"Corefile": new}})
+
+
+def _rollouts(cfg: Config) -> list[tuple[str, str, str]]:
+    return [
+        ("Deployment", cfg.addons.traefik.namespace, cfg.addons.traefik.release),
+        ("Deployment", LOCAL_PATH_NAMESPACE, LOCAL_PATH_DEPLOYMENT),
+    ]
+
+
+def _rollouts_done(ctx: Context) -> bool:
+    return all(ctx.kube().workload_status(*w)[0] for w in _rollouts(ctx.config))
+
+
+def _rollouts_wait(ctx: Context) -> None:
+    def probe() -> tuple[bool, str]:
+        states = [(f"{ns}/{name}", ctx.kube().workload_status(kind, ns, name)) for kind, ns, name in
+                  _rollouts(ctx.config)]
+        return all(ok for _, (ok, _) in states), "; ".join(f"{n}: {d}" for n, (_, d) in states)
+
+    wait_for("Traefik and local-path-provisioner to roll out", probe, timeout=ctx.config.timeouts.rollout,
+             console=ctx.console, hint="kubectl get pods -A; then devcluster logs --collect DIR")
+
+
+def desired_hosts_entries(ctx: Context) -> list[hosts.Entry]:
+    return [hosts.validate_entry(ctx.provider.ingress_address(), [ctx.config.hostname])]
+
+
+def _hosts_done(ctx: Context) -> bool:
+    hf = hosts.hosts_file_for(ctx.config, ctx.state.root)
+    return hf.show(ctx.config.name) == desired_hosts_entries(ctx)
+
+
+def _hosts_apply(ctx: Context) -> None:
+    hf = hosts.hosts_file_for(ctx.config, ctx.state.root)
+    hf.add(ctx.config.name, desired_hosts_entries(ctx))
+    for msg in hf.messages:
+        ctx.console.print(f"  {escape(msg)}")
+
+
+def local_path_step(cfg: Config, bundled: bool) -> Step:
+    if bundled:
+        return Step("local-path-storage",
+                    "add the `local-path` StorageClass for the cluster's own local-path-provisioner "
+                    f"({LOCAL_PATH_PROVISIONER}, no new images) and make it the only default StorageClass",
+                    _bundled_local_path_apply, _bundled_local_path_done)
+    return Step("local-path-storage",
+                f"apply local-path-provisioner {cfg.addons.local_path.version} and make `local-path` the only "
+                "default StorageClass",
+                _local_path_apply, _local_path_done,
+                hint="offline? set addons.local_path.manifest to a local copy")
+
+
+def prerequisite_steps(cfg: Config, ingress_address: str, bundled_local_path: bool = False) -> list[Step]:
+    """``ingress_address``: where the provider's NodePorts are reached from this machine (the hosts entry);
+    ``bundled_local_path``: the provider's clusters already run local-path-provisioner (kind)."""
+    rel = traefik_release(cfg)
+    steps = [
+        local_path_step(cfg, bundled_local_path),
+        Step("traefik",
+             f"helm upgrade --install Traefik chart {rel.chart.version} in {rel.namespace}: NodePort "
+             f"{cfg.node_ports.http}/{cfg.node_ports.https}, default IngressClass traefik",
+             lambda ctx: releases.release_install(ctx, rel), lambda ctx: releases.release_done(ctx, rel),
+             hint=f"helm status {rel.name} -n {rel.namespace}; offline? point addons.traefik.chart at a local "
+                  "chart and set addons.traefik.repo to ''"),
+        Step("namespace", f"create namespace {cfg.namespace}",
+             lambda ctx: ctx.kube().ensure_namespace(ctx.config.namespace), _namespace_done),
+        Step("tls-secret",
+             f"secret {cfg.namespace}/{cfg.tls_secret} (kubernetes.io/tls) for {cfg.hostname} and "
+             f"*.{cfg.hostname}, reused across runs", _tls_apply, _tls_done),
+    ]
+    if cfg.pull_secret.name:
+        steps.append(Step("pull-secret",
+                          f"docker-registry secret {cfg.namespace}/{cfg.pull_secret.name} for "
+                          f"{cfg.pull_secret.server}", _pull_secret_apply, _pull_secret_done))
+    if cfg.addons.coredns_rewrite:
+        steps.append(Step("coredns-rewrite",
+                          f"CoreDNS: resolve {cfg.hostname} to {traefik_service_fqdn(cfg)} inside the cluster",
+                          _coredns_apply, _coredns_done))
+    steps.append(Step("rollout", "wait until Traefik and local-path-provisioner are rolled out",
+                      _rollouts_wait, _rollouts_done))
+    if cfg.hosts.manage:
+        steps.append(Step("hosts", f"managed block in {cfg.hosts.file}: {ingress_address} {cfg.hostname}",
+                          _hosts_apply, _hosts_done,
+                          hint="set hosts.manage: false to skip, or `devcluster hosts add` by hand"))
+    return steps

@@ -1,0 +1,241 @@
+"""Installing and verifying the declared stack (by default: Forail, then its operator).
+
+Order matters and is the reference's: the Forail chart with generated
+secrets, wait for its init Job and every workload, mint the operator token
+inside the running web pod, install the operator with it, then verify
+through the ingress and the CRDs.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devcluster.clients import charts
+from devcluster.clients.diagnostics import not_ready_report
+from devcluster.clients.helm import ChartRef, Release, deep_merge
+from devcluster.clients.kube import job_status, rollout_status
+from devcluster.config import Config, PostInstallConfig, ReleaseConfig
+from devcluster.engine.steps import Context, Step
+from devcluster.engine.waiting import wait_for
+from devcluster.errors import DevclusterError
+from devcluster.local import secrets as secrets_store
+from devcluster.local.state import write_private
+from devcluster.stages import forail_values, operator_token, releases, verify
+
+
+def checkouts_dir(cfg: Config) -> Path | None:
+    """Where sibling checkouts are looked for: `stack.checkouts_dir`, else the parent of the config file's
+    directory (of the current directory without a config file); None when turned off."""
+    if not cfg.stack.use_checkouts:
+        return None
+    if cfg.stack.checkouts_dir:
+        return Path(cfg.stack.checkouts_dir).expanduser()
+    base = Path(cfg.source).resolve().parent if cfg.source else Path.cwd()
+    return base.parent
+
+
+def checkout_for(cfg: Config, rel: ReleaseConfig) -> Path | None:
+    return charts.sibling_checkout(rel, checkouts_dir(cfg))
+
+
+def _user_layers(cfg: Config, rel: ReleaseConfig) -> dict[str, Any]:
+    """The user's inline values, with what devcluster must keep on top of every layer:
+    allowedHosts extended (never replaced) by the user's hosts, and `--image-tag`."""
+    values = copy.deepcopy(rel.values)
+    if rel.kind != "forail":
+        return values
+    user_hosts: list[str] = []
+    for layer in [*(_read_values_file(f) for f in rel.values_files), rel.values]:
+        user_hosts += forail_values.split_hosts(((layer.get("forail") or {}) if isinstance(layer, dict) else {})
+                                                .get("allowedHosts"))
+    if user_hosts:
+        values.setdefault("forail", {})["allowedHosts"] = forail_values.allowed_hosts(cfg, user_hosts)
+    return deep_merge(values, forail_values.image_tag_values(cfg.stack.image_tag))
+
+
+def _read_values_file(path: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).expanduser().read_text())
+    except (OSError, yaml.YAMLError):
+        return {}  # helm reports an unreadable values file itself, naming it
+    return data if isinstance(data, dict) else {}
+
+
+def desired_release(ctx: Context, rel: ReleaseConfig) -> Release | None:
+    """The release as it should be installed, read-only: None while an input is not there yet (the
+    generated secrets, the operator token). Git sources are named, not cloned (see install_release)."""
+    cfg = ctx.config
+    generated: dict[str, Any] = {}
+    if rel.kind == "forail":
+        secrets = secrets_store.stored(ctx.state)
+        if secrets is None:
+            return None
+        generated = forail_values.forail_values(cfg, secrets)
+    elif rel.kind == "forail-operator":
+        token = secrets_store.stored_token(ctx.state, cfg.stack.token_env)
+        if not token:
+            return None
+        forail = cfg.stack.release_of_kind("forail")
+        generated = forail_values.operator_values(cfg, token, forail.namespace if forail else cfg.namespace)
+    checkout = checkout_for(cfg, rel)
+    placeholder = ChartRef(str(checkout)) if checkout else ChartRef(rel.chart or rel.git, rel.repo, rel.version)
+    return Release(rel.name, rel.namespace, placeholder, _user_layers(cfg, rel), list(rel.values_files), rel.wait,
+                   rel.timeout, generated=generated, source_id=charts.source_id(rel, checkout))
+
+
+def release_done(ctx: Context, rel: ReleaseConfig) -> bool:
+    desired = desired_release(ctx, rel)
+    return desired is not None and releases.release_done(ctx, desired)
+
+
+def install_release(ctx: Context, rel: ReleaseConfig) -> None:
+    if rel.kind == "forail":
+        secrets_store.load_or_create(ctx.state)
+        if ctx.config.stack.job_execution == "podman":
+            ctx.console.print(f"  [yellow]warning:[/yellow] {forail_values.PODMAN_WARNING}")
+    desired = desired_release(ctx, rel)
+    if desired is None:
+        raise DevclusterError(f"release {rel.name}: the operator token is not there yet",
+                              "run the operator-token step first (devcluster up --from operator-token)")
+    checkout = checkout_for(ctx.config, rel)
+    if checkout is not None:
+        ctx.console.print(f"  chart from the local checkout {checkout}")
+    chart = charts.resolve(rel, ctx.state.path("cache"), checkout)
+    token_digest = _token_digest(desired) if rel.kind == "forail-operator" else ""
+    previous = releases.release_install(ctx, desired, chart, token=token_digest)
+    if rel.kind == "forail-operator" and previous.get("token") and previous.get("token") != token_digest:
+        # The chart only changes the credentials Secret; the operator reads the token at start.
+        restarted = ctx.kube().restart_deployments(rel.namespace, f"app.kubernetes.io/instance={rel.name}")
+        ctx.console.print(f"  new token: restarted {', '.join(restarted) or 'no Deployment'}")
+
+
+def _token_digest(desired: Release) -> str:
+    token = str((desired.generated.get("forail") or {}).get("token", ""))
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------- waiting for a release
+
+
+def release_workloads_probe(ctx: Context, rel: ReleaseConfig) -> tuple[bool, str]:
+    """The release's Jobs of the current revision complete and all its Deployments/StatefulSets ready."""
+    kube = ctx.kube()
+    ns = rel.namespace
+    revision = releases.record(ctx, rel.name).get("revision")
+    pending: list[str] = []
+    deps = kube.apps.list_namespaced_deployment(ns, _request_timeout=15).items
+    sts = kube.apps.list_namespaced_stateful_set(ns, _request_timeout=15).items
+    if not deps and not sts:
+        return False, f"no Deployments or StatefulSets in {ns} yet"
+    for obj in [*deps, *sts]:
+        ok, detail = rollout_status(obj)
+        if not ok:
+            pending.append(f"{obj.kind or 'workload'} {obj.metadata.name}: {detail}")
+    jobs = kube.batch.list_namespaced_job(ns, _request_timeout=15).items
+    for job in jobs:
+        labels = job.metadata.labels or {}
+        name = job.metadata.name
+        mine = labels.get("app.kubernetes.io/instance") == rel.name or name.startswith(f"{rel.name}-init")
+        current = revision is None or name.endswith(f"-{revision}") or not name.startswith(f"{rel.name}-init")
+        if not (mine and current):
+            continue
+        done, detail = job_status(job)
+        if done is False:
+            raise DevclusterError(f"Job {ns}/{name} {detail}", f"kubectl -n {ns} logs job/{name}")
+        if done is None:
+            pending.append(f"Job {name}: {detail}")
+    return not pending, "; ".join(pending) or "all ready"
+
+
+def wait_release(ctx: Context, rel: ReleaseConfig) -> None:
+    try:
+        wait_for(f"release {rel.name} in {rel.namespace}", lambda: release_workloads_probe(ctx, rel),
+                 timeout=rel.timeout, console=ctx.console)
+    except DevclusterError as exc:
+        report = not_ready_report(ctx.kube(), rel.namespace)
+        raise DevclusterError(exc.message + "\n" + report, exc.hint or "devcluster logs --collect ./logs") from exc
+
+
+# ----------------------------------------------------------------- post-install actions
+
+POST_INSTALL_FILE = "post-install.json"
+
+
+def post_install_step(rel: ReleaseConfig, action: PostInstallConfig) -> Step:
+    """Exec ``action.command`` in a ready pod of the deployment once; its output is kept (0600), not printed."""
+    key = f"{rel.namespace}/{rel.name}/{action.name}"
+
+    def done(ctx: Context) -> bool:
+        return key in ctx.state.read_json(POST_INSTALL_FILE)
+
+    def act(ctx: Context) -> None:
+        kube = ctx.kube()
+        pod = kube.running_pod_for(rel.namespace, action.deployment)
+        output = kube.exec_in_pod(rel.namespace, pod, action.command, container=action.container or None,
+                                  timeout=action.timeout)
+        records = ctx.state.read_json(POST_INSTALL_FILE)
+        records[key] = {"pod": pod, "command": action.command}
+        ctx.state.write_json(POST_INSTALL_FILE, records)
+        write_private(ctx.state.path(f"post-install-{rel.name}-{action.name}.log"), output)
+
+    return Step(f"post-{rel.name}-{action.name}",
+                f"once: `{' '.join(action.command)}` in deploy/{action.deployment} ({rel.namespace})", act, done,
+                hint=f"kubectl -n {rel.namespace} logs deploy/{action.deployment}")
+
+
+# ----------------------------------------------------------------- steps
+
+
+def describe_source(cfg: Config, rel: ReleaseConfig) -> str:
+    checkout = checkout_for(cfg, rel)
+    if checkout is not None:
+        return f"local checkout {checkout}, not {rel.git}@{rel.ref}"
+    return rel.chart or f"{rel.git}@{rel.ref}" + (f"/{rel.subdir}" if rel.subdir else "")
+
+
+def release_steps(cfg: Config, rel: ReleaseConfig) -> list[Step]:
+    extra = ""
+    if rel.kind == "forail":
+        podman = cfg.stack.job_execution == "podman"
+        extra = f"; jobs as {'podman in a privileged task pod (dev only)' if podman else 'pods'}"
+        if cfg.stack.image_tag:
+            extra += f"; images at {cfg.stack.image_tag}"
+    steps = [Step(f"release-{rel.name}", f"helm upgrade --install {rel.name} ({describe_source(cfg, rel)}) in "
+                  f"{rel.namespace}" + (" --wait" if rel.wait else "") + extra,
+                  lambda ctx: install_release(ctx, rel), lambda ctx: release_done(ctx, rel),
+                  hint=f"helm status {rel.name} -n {rel.namespace}; devcluster logs --collect ./logs")]
+    steps.append(Step(f"ready-{rel.name}",
+                      f"wait for {rel.name}'s Jobs of this revision and all workloads in {rel.namespace}",
+                      lambda ctx: wait_release(ctx, rel),
+                      lambda ctx: release_workloads_probe(ctx, rel)[0]))
+    steps += [post_install_step(rel, action) for action in rel.post_install]
+    return steps
+
+
+def stack_steps(cfg: Config) -> list[Step]:
+    steps = [Step("stack-secrets", "generate the admin password and the secrets the database keeps once "
+                  "(64 hex each), stored 0600 and reused",
+                  lambda ctx: secrets_store.load_or_create(ctx.state),
+                  lambda ctx: secrets_store.exists(ctx.state))]
+    for rel in cfg.stack.releases:
+        if rel.kind == "forail-operator":
+            steps.append(operator_token.token_step(cfg))
+        steps += release_steps(cfg, rel)
+    if cfg.stack.release_of_kind("forail") is not None:
+        steps.append(verify.verify_step(cfg))
+    return steps
+
+
+def uninstall(ctx: Context) -> list[str]:
+    removed = []
+    helm = releases.helm_for(ctx)
+    for rel in reversed(ctx.config.stack.releases):
+        if helm.uninstall(rel.name, rel.namespace):
+            removed.append(rel.name)
+    releases.forget(ctx, removed)
+    return removed
