@@ -2,13 +2,17 @@
 # First control plane: kubeadm init (stable endpoint, certs uploaded, pod CIDR for Flannel, API on eth1),
 # then Flannel bound to eth1. Each part is skipped when already done.
 # Environment: NODE_IP, CONTROL_PLANE_ENDPOINT, POD_CIDR, K8S_PACKAGE_VERSION, FLANNEL_MANIFEST
+# (KUBE_DIR and VAGRANT_HOME_DIR default to the VM's /etc/kubernetes and /home/vagrant; tests point
+# them at scratch directories to run this script for real.)
 set -euo pipefail
 
 : "${NODE_IP:?}" "${CONTROL_PLANE_ENDPOINT:?}" "${POD_CIDR:?}" "${K8S_PACKAGE_VERSION:?}" "${FLANNEL_MANIFEST:?}"
-export KUBECONFIG=/etc/kubernetes/admin.conf
+KUBE_DIR="${KUBE_DIR:-/etc/kubernetes}"
+VAGRANT_HOME_DIR="${VAGRANT_HOME_DIR:-/home/vagrant}"
+export KUBECONFIG="${KUBE_DIR}/admin.conf"
 k8s_version="v${K8S_PACKAGE_VERSION%%-*}"
 
-if [ ! -f /etc/kubernetes/admin.conf ]; then
+if [ ! -f "$KUBECONFIG" ]; then
   umask 077
   cfg="$(mktemp)"
   trap 'rm -f "$cfg"' EXIT
@@ -38,8 +42,8 @@ CONF
 fi
 
 # kubectl for the vagrant user too (convenient inside `devcluster ssh cp1`).
-install -d -o vagrant -g vagrant -m 0700 /home/vagrant/.kube
-install -o vagrant -g vagrant -m 0600 /etc/kubernetes/admin.conf /home/vagrant/.kube/config
+install -d -o vagrant -g vagrant -m 0700 "${VAGRANT_HOME_DIR}/.kube"
+install -o vagrant -g vagrant -m 0600 "$KUBECONFIG" "${VAGRANT_HOME_DIR}/.kube/config"
 
 # Flannel, once, then bound to the host-only interface (eth0 is NAT: cross-node traffic would die).
 if ! kubectl -n kube-flannel get daemonset kube-flannel-ds >/dev/null 2>&1; then

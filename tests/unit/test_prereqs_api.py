@@ -221,3 +221,23 @@ def test_plan_on_kind_uses_the_bundled_provisioner_and_on_vagrant_the_manifest()
         cfg = config.load(None, {"provider": provider})
         steps = up_steps(cfg, get_provider(cfg, State(cfg.state_path)))
         assert needle in next(s.summary for s in steps if s.name == "local-path-storage")
+
+
+def test_pull_secret_is_created_as_dockerconfigjson_and_follows_the_password(setup, fake_api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    kubeconfig, cfg, _ = setup
+    cfg.write_text(cfg.read_text() + "pull_secret:\n  name: regcred\n  server: registry.example.test\n"
+                   "  username: bot\n")
+    monkeypatch.setenv("DEVCLUSTER_PULL_PASSWORD", "first-password")
+    code, out = up(kubeconfig, cfg)
+    assert code == 0, out
+    secret = fake_api.get("v1", "secrets", "regcred", "forail")
+    assert secret and secret["type"] == "kubernetes.io/dockerconfigjson"
+    auths = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))["auths"]
+    assert auths["registry.example.test"]["username"] == "bot"
+    assert auths["registry.example.test"]["password"] == "first-password"
+    assert "first-password" not in out
+    monkeypatch.setenv("DEVCLUSTER_PULL_PASSWORD", "rotated-password")
+    code, out = up(kubeconfig, cfg)
+    assert code == 0 and "→ pull-secret" in out, out
+    secret = fake_api.get("v1", "secrets", "regcred", "forail")
+    assert "rotated-password" in base64.b64decode(secret["data"][".dockerconfigjson"]).decode()

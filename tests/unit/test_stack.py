@@ -710,3 +710,18 @@ def test_config_without_a_file_shows_the_upstream_defaults() -> None:
     doc = yaml.safe_load(result.output)
     assert [r["ref"] for r in doc["stack"]["releases"]] == ["v2026.07.1", "v2026.06.0"]
     assert doc["stack"]["crd_group"] == "forail.forail-platform.io"
+
+
+def test_verify_fails_when_the_operator_never_reconciles_the_sample(stack_env, fake_api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """No controller gives the sample Inventory a status.forailId: verify must wait, then fail naming it."""
+    kubeconfig, cfg = stack_env
+    monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "env-token-0123456789abcdef")
+    fake_api.controllers.clear()  # nobody plays the operator
+    doc = yaml.safe_load(cfg.read_text())
+    doc["stack"]["verify_timeout"] = 2
+    cfg.write_text(yaml.safe_dump(doc))
+    result = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    err = result.exception
+    assert isinstance(err, DevclusterError), result.output
+    assert "step 'verify' failed" in err.message and "sample Inventory to be reconciled" in err.message
+    assert "logs -l app.kubernetes.io/instance=forail-operator" in (err.hint or "")

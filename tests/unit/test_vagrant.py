@@ -43,17 +43,93 @@ def test_shellcheck_clean(script: Path) -> None:
     assert proc.returncode == 0, proc.stdout
 
 
-@pytest.mark.parametrize("script", sorted((REPO / "provisioning").glob("*.sh")), ids=lambda p: p.name)
-def test_provisioning_scripts_are_strict(script: Path) -> None:
-    assert "set -euo pipefail" in script.read_text()
+def run_script(script: str, tmp_path: Path, env: dict[str, str], fakes: dict[str, str], stdin: str = "",
+               args: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """Run a provisioning script for real with recording stand-ins for the node's tools (kubeadm, kubectl,
+    install: there is no kubelet here); returns the result and every tool call in order."""
+    bindir = tmp_path / "node-bin"
+    bindir.mkdir(exist_ok=True)
+    log = tmp_path / "node-calls.log"
+    for tool, body in fakes.items():
+        (bindir / tool).write_text(f"#!/bin/bash\nprintf '%s\\0' {tool} \"$@\" >> {log}; echo >> {log}\n{body}\n")
+        (bindir / tool).chmod(0o755)
+    proc = subprocess.run(["bash", str(REPO / "provisioning" / script), *args], input=stdin, capture_output=True,
+                          text=True, timeout=60, env={"PATH": f"{bindir}:/usr/bin:/bin", **env})
+    calls = [line.strip("\0").split("\0") for line in log.read_text().splitlines() if line] if log.exists() else []
+    return proc, calls
 
 
-def test_flannel_patch_is_exactly_the_references(tmp_path: Path) -> None:
-    text = (REPO / "provisioning" / "control-plane-init.sh").read_text()
-    patch = '[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--iface=eth1"}]'
-    assert f"kubectl -n kube-flannel patch ds kube-flannel-ds --type=json \\\n      -p='{patch}'" in text
-    # applied only when missing, patched only when --iface=eth1 is absent (idempotent)
-    assert "get daemonset kube-flannel-ds" in text and "*'--iface=eth1'*) ;;" in text
+INIT_ENV = {"NODE_IP": "192.168.56.11", "CONTROL_PLANE_ENDPOINT": "k8s-api.devcluster", "POD_CIDR": "10.244.0.0/16",
+            "K8S_PACKAGE_VERSION": "1.30.14-1.1"}
+FLANNEL_PATCH = '[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--iface=eth1"}]'
+
+
+def flannel_kubectl(ds_exists: bool, args: str) -> str:
+    return f"""case "$*" in
+  *"get daemonset kube-flannel-ds -o jsonpath"*) echo '{args}' ;;
+  *"get daemonset kube-flannel-ds"*) exit {0 if ds_exists else 1} ;;
+esac"""
+
+
+@pytest.mark.parametrize("current_args,patched", [
+    ('["--ip-masq","--kube-subnet-mgr"]', True), ('["--ip-masq","--kube-subnet-mgr","--iface=eth1"]', False)])
+def test_control_plane_init_binds_flannel_to_eth1_once_running_the_script(tmp_path: Path, current_args: str,
+                                                                          patched: bool) -> None:
+    """The real control-plane-init.sh with stand-ins for kubectl/kubeadm/install: the reference's exact JSON
+    patch is applied when Flannel lacks --iface=eth1, and not again when it has it."""
+    kube_dir = tmp_path / "etc-kubernetes"
+    kube_dir.mkdir()
+    (kube_dir / "admin.conf").write_text("apiVersion: v1\n")  # kubeadm init already ran
+    manifest = tmp_path / "kube-flannel.yml"
+    manifest.write_text("kind: List\n")
+    env = {**INIT_ENV, "FLANNEL_MANIFEST": str(manifest), "KUBE_DIR": str(kube_dir),
+           "VAGRANT_HOME_DIR": str(tmp_path / "home")}
+    proc, calls = run_script("control-plane-init.sh", tmp_path, env,
+                             {"kubectl": flannel_kubectl(True, current_args), "kubeadm": "exit 0", "install": "exit 0"})
+    assert proc.returncode == 0, proc.stderr
+    assert not any(c[0] == "kubeadm" for c in calls), "kubeadm init runs only without admin.conf"
+    assert not any(c[:2] == ["kubectl", "apply"] for c in calls), "Flannel exists: not applied again"
+    patches = [c for c in calls if "patch" in c]
+    if patched:
+        assert patches == [["kubectl", "-n", "kube-flannel", "patch", "ds", "kube-flannel-ds", "--type=json",
+                            f"-p={FLANNEL_PATCH}"]]
+    else:
+        assert patches == []
+
+
+def test_control_plane_init_applies_flannel_when_absent_and_stops_on_a_failed_apply(tmp_path: Path) -> None:
+    kube_dir = tmp_path / "etc-kubernetes"
+    kube_dir.mkdir()
+    (kube_dir / "admin.conf").write_text("apiVersion: v1\n")
+    manifest = tmp_path / "kube-flannel.yml"
+    manifest.write_text("kind: List\n")
+    env = {**INIT_ENV, "FLANNEL_MANIFEST": str(manifest), "KUBE_DIR": str(kube_dir),
+           "VAGRANT_HOME_DIR": str(tmp_path / "home")}
+    failing_apply = flannel_kubectl(False, "[]") + '\n[ "$1" = apply ] && exit 1\nexit 0'
+    proc, calls = run_script("control-plane-init.sh", tmp_path, env,
+                             {"kubectl": failing_apply, "kubeadm": "exit 0", "install": "exit 0"})
+    assert proc.returncode != 0
+    assert ["kubectl", "apply", "-f", str(manifest)] in calls
+    assert not any("patch" in c for c in calls), "set -e: nothing runs after the failed apply"
+
+
+@pytest.mark.parametrize("script,missing", [
+    ("control-plane-init.sh", "NODE_IP"), ("join.sh", "NODE_IP"), ("common.sh", "NODE_IP")])
+def test_scripts_refuse_to_start_without_their_environment(tmp_path: Path, script: str, missing: str) -> None:
+    """set -u and ${VAR:?}: a script run without its inputs stops before touching anything."""
+    proc, calls = run_script(script, tmp_path, {}, {t: "exit 0" for t in ("kubeadm", "kubectl", "apt-get", "ip",
+                                                                          "swapoff", "systemctl", "install")})
+    assert proc.returncode != 0 and missing in proc.stderr
+    assert calls == []
+
+
+def test_mint_join_prints_nothing_when_kubeadm_fails(tmp_path: Path) -> None:
+    """A failed `kubeadm token create` must not leave half a set of credentials on stdout (pipefail, -e)."""
+    proc, calls = run_script("mint-join.sh", tmp_path, {}, {"kubeadm": "echo 'error: etcd unavailable' >&2; exit 1"},
+                             args=("--control-plane",))
+    assert proc.returncode != 0
+    assert "TOKEN=" not in proc.stdout and "CERTIFICATE_KEY=" not in proc.stdout
+    assert [c[:3] for c in calls] == [["kubeadm", "token", "create"]]
 
 
 def settings_file(tmp_path: Path, overrides: dict[str, Any]) -> Path:
