@@ -48,6 +48,27 @@ def render_config(cfg: Config) -> dict[str, Any]:
     return doc
 
 
+def config_drift(made: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """What differs between the kind config a cluster was created with and the one the config asks for now."""
+    def workers(doc: dict[str, Any]) -> int:
+        return sum(1 for n in doc.get("nodes", []) if n.get("role") == "worker")
+
+    def images(doc: dict[str, Any]) -> set[str]:
+        return {n.get("image", "") for n in doc.get("nodes", [])}
+
+    def ports(doc: dict[str, Any]) -> list[Any]:
+        return [n.get("extraPortMappings") for n in doc.get("nodes", []) if n.get("role") == "control-plane"]
+
+    changes = []
+    if workers(made) != workers(wanted):
+        changes.append(f"kind.workers: the cluster has {workers(made)}, the config asks for {workers(wanted)}")
+    if images(made) != images(wanted):
+        changes.append(f"kind.node_image: {', '.join(sorted(images(made)))} -> {', '.join(sorted(images(wanted)))}")
+    if ports(made) != ports(wanted):
+        changes.append("node_ports / kind.listen_address: the published ports differ")
+    return changes
+
+
 def busy_ports(address: str, ports: list[int]) -> list[int]:
     """Ports on ``address`` that something already listens on (kind would fail half-way otherwise)."""
     busy = []
@@ -109,6 +130,7 @@ class KindProvider(Provider):
         runner.require("docker", DOCKER_HINT)
         runner.run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=60, hint=DOCKER_HINT)
         if self.cluster_exists():
+            self._refuse_drift()
             return
         ports = [self.cfg.node_ports.http, self.cfg.node_ports.https]
         busy = self.port_probe(self.cfg.kind.listen_address, ports)
@@ -117,6 +139,20 @@ class KindProvider(Provider):
                 f"port(s) {', '.join(map(str, busy))} on {self.cfg.kind.listen_address} are already in use; "
                 "kind could not publish the ingress NodePorts",
                 "stop what listens there (`ss -ltnp`), or change node_ports in devcluster.yaml",
+            )
+
+    def _refuse_drift(self) -> None:
+        """A kind cluster cannot be resized or re-imaged in place: a changed config must be explained now,
+        not discovered later as a nodes-ready timeout."""
+        if not self.config_path.is_file():
+            return
+        made = yaml.safe_load(self.config_path.read_text()) or {}
+        changes = config_drift(made, render_config(self.cfg))
+        if changes:
+            raise DevclusterError(
+                f"kind cluster {self.cfg.name!r} was created with another configuration: {'; '.join(changes)}",
+                "kind cannot change a running cluster: `devcluster down` then `devcluster up` (the state dir "
+                "and generated secrets are kept), or revert devcluster.yaml",
             )
 
     def _create(self, ctx: Context) -> None:

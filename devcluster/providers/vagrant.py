@@ -16,6 +16,7 @@ import json
 import platform
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -162,13 +163,31 @@ class RunnerVagrant(python_vagrant.Vagrant):  # type: ignore[misc]
 # ----------------------------------------------------------------- the provider
 
 
+SessionFactory = Callable[[SshTarget], Any]
+
+
+@dataclass(frozen=True)
+class HostSeams:
+    """What the provider reads from this machine and how it reaches the VMs: the real thing by default,
+    stand-ins in tests (no VirtualBox, no VMs, no 192.168.56.x here)."""
+
+    networks_conf: Path = NETWORKS_CONF
+    memory_mib: Callable[[], int | None] = available_memory_mib
+    connect: SessionFactory = SshSession
+    # The API server address the host-side kubeconfig points at; None: the first control plane's.
+    api_server: str | None = None
+
+
 class VagrantProvider(Provider):
     name = "vagrant"
 
-    def __init__(self, cfg: Config, state: State) -> None:
+    def __init__(self, cfg: Config, state: State, seams: HostSeams | None = None) -> None:
         super().__init__(cfg, state)
+        self.seams = seams or HostSeams()
         self.nodes: list[VagrantNode] = vagrant_nodes(cfg.vagrant)
         self.first = self.nodes[0]
+        # `vagrant ssh-config` is slow (a Ruby start-up); its answer holds until a VM is started again.
+        self._targets: dict[str, SshTarget] | None = None
 
     # -- wiring
 
@@ -210,19 +229,21 @@ class VagrantProvider(Provider):
         return len(self.nodes)
 
     def server_url(self) -> str:
-        return f"https://{self.first.ip}:6443"
+        return self.seams.api_server or f"https://{self.first.ip}:6443"
 
     def ssh_targets(self) -> dict[str, SshTarget]:
-        text = self.vagrant().ssh_config()
-        write_private(self.state.path("ssh_config"), text)
-        return parse_ssh_config(text)
+        if self._targets is None:
+            text = self.vagrant().ssh_config()
+            write_private(self.state.path("ssh_config"), text)
+            self._targets = parse_ssh_config(text)
+        return self._targets
 
     def session(self, node: str, targets: dict[str, SshTarget] | None = None) -> SshSession:
         """SSH to ``node``; pass ``targets`` to reuse one `vagrant ssh-config` (a slow call) across sessions."""
         targets = targets if targets is not None else self.ssh_targets()
         if node not in targets:
             raise DevclusterError(f"no SSH configuration for {node}", "is it running? `devcluster status`")
-        return SshSession(targets[node])
+        return self.seams.connect(targets[node])  # type: ignore[no-any-return]
 
     def running(self) -> set[str]:
         return {s.name for s in self.vagrant().status() if s.state == "running"}
@@ -232,13 +253,14 @@ class VagrantProvider(Provider):
     def hostonly_check(self) -> tuple[str, bool]:
         """The host-only /24 and whether VirtualBox will accept it (preflight and doctor)."""
         network = f"{self.cfg.vagrant.network_prefix}.0/24"
-        conf = NETWORKS_CONF.read_text() if NETWORKS_CONF.is_file() else None
+        path = self.seams.networks_conf
+        conf = path.read_text() if path.is_file() else None
         return network, hostonly_allowed(conf, network)
 
     def memory_check(self) -> tuple[int, int | None, bool]:
         """(MiB the VMs need, MiB available or None if unknown, enough with 1 GiB left for the host)."""
         required = sum(n.memory for n in self.nodes)
-        available = available_memory_mib()
+        available = self.seams.memory_mib()
         return required, available, available is None or available >= required + 1024
 
     def _preflight(self, ctx: Context) -> None:
@@ -275,6 +297,7 @@ class VagrantProvider(Provider):
             return s.run(["test", "-f", "/etc/kubernetes/admin.conf"], sudo=True, check=False).exit_status == 0
 
     def _up(self, ctx: Context, node: str) -> None:
+        self._targets = None  # a started VM may get another forwarded SSH port
         self.vagrant(ctx).up(vm_name=node)
 
     def _fetch_kubeconfig(self, ctx: Context) -> None:
@@ -379,18 +402,16 @@ class VagrantProvider(Provider):
                       for n in self.nodes]
         return out
 
-    def load_images(self, ctx: Context, images: list[str],
-                    session: Callable[[str, dict[str, SshTarget]], SshSession] | None = None) -> list[str]:
+    def load_images(self, ctx: Context, images: list[str]) -> list[str]:
         """`docker save` streamed over SSH into each VM's `ctr -n k8s.io images import -` (the kubelet's
         containerd namespace), one node after another; nothing lands on disk on either side."""
         self.require_cluster()
         runner.require("docker", "install Docker: the images are read from this machine's Docker")
-        open_session = session or self.session
         targets = self.ssh_targets()
         loaded = []
         for node in self.nodes:
             ctx.console.print(f"  {node.name}: docker save {' '.join(images)} | ctr -n k8s.io images import -")
-            with open_session(node.name, targets) as ssh:
+            with self.session(node.name, targets) as ssh:
                 def into_node(out: Any, ssh: SshSession = ssh) -> None:
                     ssh.run_streaming(CTR_IMPORT, out, sudo=True)
 

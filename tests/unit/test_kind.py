@@ -267,3 +267,19 @@ def test_image_load_on_an_existing_cluster_is_refused(tmp_path, fake_api) -> Non
     result = CliRunner().invoke(app, ["image", "load", "--config", str(cfg), "x:1"])
     assert isinstance(result.exception, DevclusterError)
     assert "cannot load images" in result.exception.message and "registry" in (result.exception.hint or "")
+
+
+def test_a_changed_worker_count_is_explained_not_timed_out_with_fake_kind(tmp_path, kind_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    """A fake `kind` says the cluster exists (Docker cannot run here); it was created with 2 workers and the
+    config now asks for 3: preflight stops with the difference and the way out, before any wait."""
+    (tmp_path / "clusters").write_text("devcluster\n")
+    made = kind_cfg(tmp_path)
+    ctx = make_ctx(made)
+    ctx.provider.config_path.write_text(yaml.safe_dump(render_config(made)))
+    wanted = config.load(None, {"provider": "kind", "kind.workers": 3})
+    with pytest.raises(StepError) as err:
+        execute(make_ctx(wanted).provider.cluster_steps(), make_ctx(wanted))
+    assert "step 'preflight' failed" in err.value.message
+    assert "kind.workers: the cluster has 2, the config asks for 3" in err.value.message
+    assert "devcluster down" in (err.value.hint or "")
+    assert not any(c["argv"][:2] == ["create", "cluster"] for c in fake_tools.calls("kind"))

@@ -335,24 +335,30 @@ def vagrant_env(tmp_path: Path, fake_tools, fake_api, monkeypatch: pytest.Monkey
     fake_tools.add("vagrant", FAKE_VAGRANT)
     fake_tools.add("VBoxManage", "print('7.0.20r163906')")
     monkeypatch.setenv("FAKE_VAGRANT_STATE", str(tmp_path / "vagrant-running.json"))
-    monkeypatch.setattr(vp, "NETWORKS_CONF", tmp_path / "no-networks.conf")
-    monkeypatch.setattr(vp, "available_memory_mib", lambda meminfo=None: 64 * 1024)
     manifest = str(FIXTURES / "local-path-storage.yaml")  # any file: the fake VMs never apply it
     cfg = config.load(None, {"provider": "vagrant", "vagrant.flannel_manifest": manifest, "timeouts.nodes_ready": 5})
     state = State(cfg.state_path)
     state.root.mkdir(parents=True)
-    provider = vp.VagrantProvider(cfg, state)
     admin = fake_api.write_kubeconfig(tmp_path / "admin.conf", "kubernetes-admin@kubernetes").read_text()
 
     def running() -> set[str]:
         p = tmp_path / "vagrant-running.json"
         return set(json.loads(p.read_text())) if p.exists() else set()
 
-    monkeypatch.setattr(provider, "session",
-                        lambda node, targets=None: FakeNodeSession(node, fake_tools.log, fake_api, admin, running))
-    monkeypatch.setattr(provider, "server_url", lambda: fake_api.url)  # never reach 192.168.56.x from a test
+    seams = vp.HostSeams(
+        networks_conf=tmp_path / "no-networks.conf", memory_mib=lambda: 64 * 1024,
+        connect=lambda target: FakeNodeSession(target.alias, fake_tools.log, fake_api, admin, running),
+        api_server=fake_api.url)  # never reach 192.168.56.x from a test
     fake_api.add_node("cp1", role="control-plane")  # kubeadm init registers cp1 itself
-    return Context(cfg, state, Console(quiet=True), provider)
+    return Context(cfg, state, Console(quiet=True), vp.VagrantProvider(cfg, state, seams))
+
+
+def with_seams(ctx: Context, **changes: Any) -> Context:
+    """The same cluster seen through other host facts (another networks.conf, less memory)."""
+    from dataclasses import replace
+
+    provider = vp.VagrantProvider(ctx.config, ctx.state, replace(ctx.provider.seams, **changes))
+    return Context(ctx.config, ctx.state, ctx.console, provider)
 
 
 def test_vagrant_flow_order_arguments_and_idempotency(vagrant_env, fake_tools, fake_api) -> None:  # type: ignore[no-untyped-def]
@@ -372,8 +378,8 @@ def test_vagrant_flow_order_arguments_and_idempotency(vagrant_env, fake_tools, f
         ("cp1", "mint-join.sh", []), ("w1", "join.sh", []),
         ("cp1", "mint-join.sh", []), ("w2", "join.sh", []),
     ], "fresh credentials are minted for every join"
-    assert [c["argv"][0] for c in calls if c["tool"] == "vagrant"].count("ssh-config") == 1, \
-        "one `vagrant ssh-config` serves every join session"
+    assert [c["argv"][0] for c in calls if c["tool"] == "vagrant"].count("ssh-config") == 2, \
+        "one `vagrant ssh-config` after cp1 is up (its check and the kubeconfig copy), one for every join session"
     cp2_join = next(c for c in ssh if c["argv"][:2] == ["cp2", "join.sh"])
     assert "CERTIFICATE_KEY=" + "c" * 64 in cp2_join["stdin"] and cp2_join["env"] == {"NODE_IP": "192.168.56.12"}
     w2_join = next(c for c in ssh if c["argv"][:2] == ["w2", "join.sh"])
@@ -403,15 +409,15 @@ def test_virtualbox_refusing_the_range_explains_networks_conf(vagrant_env, monke
 def test_preflight_refuses_a_range_virtualbox_will_not_allow(vagrant_env, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     conf = tmp_path / "networks.conf"
     conf.write_text("* 10.0.0.0/8\n")
-    monkeypatch.setattr(vp, "NETWORKS_CONF", conf)
+    ctx = with_seams(vagrant_env, networks_conf=conf)
     with pytest.raises(StepError, match=re.escape("VirtualBox will refuse the host-only network 192.168.56.0/24")):
-        execute(vagrant_env.provider.cluster_steps(), vagrant_env)
+        execute(ctx.provider.cluster_steps(), ctx)
 
 
 def test_preflight_refuses_when_memory_is_short(vagrant_env, monkeypatch, fake_tools) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(vp, "available_memory_mib", lambda meminfo=None: 8192)
+    ctx = with_seams(vagrant_env, memory_mib=lambda: 8192)
     with pytest.raises(StepError, match="the VMs need 16384 MiB but only 8192 MiB"):
-        execute(vagrant_env.provider.cluster_steps(), vagrant_env)
+        execute(ctx.provider.cluster_steps(), ctx)
     assert not [c for c in fake_tools.calls("vagrant") if c["argv"][0] == "up"]
 
 
@@ -466,7 +472,8 @@ def test_image_load_streams_docker_save_into_every_vms_containerd_with_fake_dock
 
     ctx = vagrant_env
     fake_tools.add("docker", FAKE_DOCKER_SAVE)
-    ctx.provider._write_settings(ctx)  # what `up` leaves: the cluster exists
+    ctx.provider._write_settings(ctx)  # what `up` leaves: the cluster exists, its VMs run
+    Path(os.environ["FAKE_VAGRANT_STATE"]).write_text(json.dumps([n.name for n in ctx.provider.nodes]))
     loaded = ctx.provider.load_images(ctx, ["ghcr.io/forail-platform/forail-backend:dev"])
     assert loaded == ["cp1", "cp2", "w1", "w2"]
     saves = [c["argv"] for c in fake_tools.calls("docker")]
@@ -483,6 +490,7 @@ def test_image_load_fails_naming_docker_when_the_image_is_missing_with_fake_dock
     ctx = vagrant_env
     fake_tools.add("docker", "sys.stderr.write('Error: No such image: nope:1\\n'); sys.exit(1)")
     ctx.provider._write_settings(ctx)
+    Path(os.environ["FAKE_VAGRANT_STATE"]).write_text(json.dumps([n.name for n in ctx.provider.nodes]))
     with pytest.raises(DevclusterError) as err:
         ctx.provider.load_images(ctx, ["nope:1"])
     assert "docker save nope:1" in err.value.message and "No such image" in err.value.message
