@@ -14,7 +14,7 @@ from devcluster.stages.prerequisites import prerequisite_steps
 
 def up_steps(cfg: Config, provider: Provider, skip_stack: bool = False) -> list[Step]:
     steps = provider.cluster_steps()
-    steps += prerequisite_steps(cfg, provider.ingress_address(), provider.bundles_local_path_provisioner())
+    steps += prerequisite_steps(cfg, provider.ingress_address(), provider.bundled_local_path())
     if cfg.stack.enabled and not skip_stack and cfg.stack.releases:
         from devcluster.stages.stack import stack_steps
 

@@ -10,7 +10,8 @@ set -euo pipefail
 role="worker"
 if [ "${1:-}" = "--control-plane" ]; then role="control-plane"; fi
 
-if [ -f /etc/kubernetes/kubelet.conf ]; then
+# KUBE_DIR: the VM's /etc/kubernetes; tests point it at a scratch directory to run this script for real.
+if [ -f "${KUBE_DIR:-/etc/kubernetes}/kubelet.conf" ]; then
   echo "already joined"
   exit 0
 fi
@@ -60,4 +61,10 @@ controlPlane:
   certificateKey: ${CERTIFICATE_KEY}
 CONF
 fi
-kubeadm join --config "$cfg"
+# Never half-joined: a failed join is undone here (kubeadm reset also removes a control plane's etcd
+# member), so devcluster can retry on a clean node.
+if ! kubeadm join --config "$cfg"; then
+  echo "join.sh: kubeadm join failed; resetting this node" >&2
+  kubeadm reset --force >&2 || true
+  exit 1
+fi

@@ -188,7 +188,8 @@ def logs(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig
          context: ContextOpt = None,
          collect: Annotated[Path, typer.Option("--collect", help="Directory for the tarball.")] = Path("."),
          ) -> None:
-    """Collect pods' logs, events, descriptions, helm status and node info into a tarball (CI artifacts).
+    """Collect pods' logs, events, descriptions, helm status, node info and the VMs' serial consoles and
+    VBox.log tails (vagrant) into a tarball (CI artifacts); works when the cluster is unreachable too.
 
     Example: devcluster logs --collect ./artifacts
     """
@@ -206,5 +207,5 @@ def logs(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig
         releases = []
     namespaces = tuple(dict.fromkeys([cfg.namespace, *(r.namespace for r in cfg.stack.releases),
                                       cfg.addons.traefik.namespace, *DEFAULT_NAMESPACES]))
-    tarball = do_collect(ctx.kube(), collect, namespaces, releases, helm.status)
+    tarball = do_collect(ctx.kube, collect, namespaces, releases, helm.status, ctx.provider.collect_host_logs)
     console.print(f"wrote {tarball}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +63,32 @@ def _dump(kube: Kube, obj: Any) -> str:
     return yaml.safe_dump(kube.api_client.sanitize_for_serialization(obj), sort_keys=False)
 
 
-def collect(kube: Kube, dest_dir: Path, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES,
-            helm_releases: list[dict[str, Any]] | None = None, helm_status: Any = None) -> Path:
-    """Write pods' logs, events, object descriptions, helm status and node info into a tarball."""
+def collect(kube: Callable[[], Kube], dest_dir: Path, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES,
+            helm_releases: list[dict[str, Any]] | None = None, helm_status: Any = None,
+            host_logs: Callable[[Path], list[str]] | None = None) -> Path:
+    """Write pods' logs, events, object descriptions, helm status, node info and the provider's host-side
+    logs (VM consoles) into a tarball. An unreachable cluster is noted, not fatal: the host-side logs are
+    what explains a cluster that never came up."""
     stamp = time.strftime("%Y%m%dT%H%M%S")
     root = dest_dir / f"devcluster-logs-{stamp}"
     root.mkdir(parents=True, exist_ok=True)
+    if host_logs is not None:
+        try:
+            host_logs(root)
+        except Exception as exc:  # best effort: each collector fails alone
+            (root / "host-logs-error.txt").write_text(f"{type(exc).__name__}: {exc}\n")
+    try:
+        _collect_cluster(kube(), root, namespaces, helm_releases, helm_status)
+    except Exception as exc:
+        (root / "cluster-unreachable.txt").write_text(f"{type(exc).__name__}: {exc}\n")
+    tarball = dest_dir / f"{root.name}.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(root, arcname=root.name)
+    return tarball
+
+
+def _collect_cluster(kube: Kube, root: Path, namespaces: tuple[str, ...],
+                     helm_releases: list[dict[str, Any]] | None, helm_status: Any) -> None:
     nodes = kube.core.list_node(_request_timeout=30)
     (root / "nodes.yaml").write_text(_dump(kube, nodes))
     existing = {ns.metadata.name for ns in kube.core.list_namespace(_request_timeout=30).items}
@@ -117,7 +138,3 @@ def collect(kube: Kube, dest_dir: Path, namespaces: tuple[str, ...] = DEFAULT_NA
                     st.pop("manifest", None)
                 (root / f"helm-status-{rel['namespace']}-{rel['name']}.json").write_text(
                     json.dumps(st, indent=2, default=str))
-    tarball = dest_dir / f"{root.name}.tar.gz"
-    with tarfile.open(tarball, "w:gz") as tar:
-        tar.add(root, arcname=root.name)
-    return tarball

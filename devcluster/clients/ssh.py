@@ -106,6 +106,15 @@ class SshSession:
 
         return self._exec(self._line(command, sudo), feed, timeout, check=True)
 
+    def put(self, local: Path, remote: str, mode: int = 0o700) -> None:
+        """Copy a file to the node over SFTP (the k3s binary: ~70 MB), readable by root only by default."""
+        sftp = self.client.open_sftp()
+        try:
+            sftp.put(str(local), remote)
+            sftp.chmod(remote, mode)
+        finally:
+            sftp.close()
+
     def run_script(self, script: Path, args: list[str], env: dict[str, str], stdin_data: str | None = None,
                    sudo: bool = True, timeout: float = 900) -> SshResult:
         """Upload a local script (0700, removed afterwards) and run it with ``env`` and ``stdin_data``."""

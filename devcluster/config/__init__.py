@@ -1,7 +1,7 @@
 """devcluster.yaml: the schema (schema.py), reading and checking a file (loader.py), the VM layout
 (layout.py). The names here are the package's public face; modules import from it."""
 
-from devcluster.config.layout import VagrantNode, vagrant_nodes
+from devcluster.config.layout import VagrantNode, vagrant_counts, vagrant_nodes
 from devcluster.config.loader import is_ip_address, load, to_dict, valid_hostname, warnings
 from devcluster.config.schema import (
     CONFIG_FILENAME,
@@ -10,12 +10,14 @@ from devcluster.config.schema import (
     FORAIL_HELM_REF,
     FORAIL_OPERATOR_GIT,
     FORAIL_OPERATOR_REF,
+    K3S_VERSION,
     KIND_NODE_IMAGE,
     KIND_VERSION,
     LOCAL_PATH_VERSION,
     OPERATOR_CRD_GROUP,
     OPERATOR_KINDS,
     TRAEFIK_CHART_VERSION,
+    VAGRANT_PROFILES,
     AddonsConfig,
     Config,
     ExistingConfig,
@@ -39,12 +41,14 @@ __all__ = [
     "FORAIL_HELM_REF",
     "FORAIL_OPERATOR_GIT",
     "FORAIL_OPERATOR_REF",
+    "K3S_VERSION",
     "KIND_NODE_IMAGE",
     "KIND_VERSION",
     "LOCAL_PATH_VERSION",
     "OPERATOR_CRD_GROUP",
     "OPERATOR_KINDS",
     "TRAEFIK_CHART_VERSION",
+    "VAGRANT_PROFILES",
     "AddonsConfig",
     "Config",
     "ExistingConfig",
@@ -63,6 +67,7 @@ __all__ = [
     "is_ip_address",
     "load",
     "to_dict",
+    "vagrant_counts",
     "vagrant_nodes",
     "valid_hostname",
     "warnings",

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
+from devcluster.config.layout import vagrant_counts
 from devcluster.config.schema import CONFIG_FILENAME, Config
 from devcluster.errors import ConfigError
 
@@ -62,7 +63,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
         return dict(value)
     if origin in (typing.Union, types.UnionType):
-        return value
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(value, members[0], path) if len(members) == 1 else value
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{path}: expected true or false, got {value!r}")
@@ -156,11 +158,16 @@ def _validate(cfg: Config) -> None:
         except ValueError:
             fail(key, f"{value!r} is not an IP address")
     v = cfg.vagrant
-    if not 1 <= v.control_planes <= 3:
-        fail("vagrant.control_planes", f"{v.control_planes} is outside 1-3",
+    control_planes, workers = vagrant_counts(v)
+    if not 1 <= control_planes <= 3:
+        fail("vagrant.control_planes", f"{control_planes} is outside 1-3",
              "2 stacked-etcd control planes tolerate no failure; use 3 for real HA")
-    if not 0 <= v.workers <= 9:
-        fail("vagrant.workers", f"{v.workers} is outside 0-9")
+    if not 0 <= workers <= 9:
+        fail("vagrant.workers", f"{workers} is outside 0-9")
+    if not 1 <= v.retries <= 10:
+        fail("vagrant.retries", f"{v.retries} is outside 1-10")
+    if v.boot_timeout < 30:
+        fail("vagrant.boot_timeout", "a healthy VM needs ~40 s to reach SSH: give at least 30 s")
     if v.control_plane_memory < 2048:
         fail("vagrant.control_plane_memory", "kubeadm needs at least 2048 MiB on a control plane")
     if v.worker_memory < 1024:

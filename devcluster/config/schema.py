@@ -20,6 +20,11 @@ KIND_VERSION = "v0.29.0"
 LOCAL_PATH_VERSION = "v0.0.30"
 TRAEFIK_CHART_VERSION = "34.4.1"
 FLANNEL_VERSION = "v0.26.3"
+# k3s for vagrant.distribution k3s: the 1.30 release forail-dev-cluster runs.
+K3S_VERSION = "v1.30.4+k3s1"
+K3S_RELEASE = "https://github.com/k3s-io/k3s/releases/download/{version}"
+# vagrant.profile -> (control planes / k3s servers, workers / agents)
+VAGRANT_PROFILES = {"standard": (2, 2), "full": (3, 4), "minimal": (1, 1), "single": (1, 0)}
 
 
 @dataclass
@@ -47,8 +52,20 @@ class VagrantConfig:
     box_version: str = "202401.31.0"
     # A mirror or local .box file for air-gapped hosts (Vagrant's config.vm.box_url); empty: Vagrant Cloud.
     box_url: str = ""
-    control_planes: int = 2
-    workers: int = 2
+    # standard (2 control planes + 2 workers), full (3 + 4: etcd survives the loss of one), minimal (1 + 1),
+    # single (1 + 0). control_planes / workers, when given, win over the profile.
+    profile: Literal["standard", "full", "minimal", "single"] = "standard"
+    control_planes: int | None = None
+    workers: int | None = None
+    # kubeadm (packages, containerd, Flannel patched to eth1) or k3s (one pinned binary, embedded etcd,
+    # --flannel-iface=eth1 on every node).
+    distribution: Literal["kubeadm", "k3s"] = "kubeadm"
+    # Tries per VM: a VM whose `vagrant up` (or join) fails is destroyed and made again.
+    retries: int = 3
+    # Seconds Vagrant waits for a VM's SSH: a healthy boot takes ~40 s, a wedged one never answers.
+    boot_timeout: int = 180
+    # --paravirtprovider legacy, vboxvga graphics, serial console to a file (docs/vagrant.md).
+    virtualbox_tweaks: bool = True
     network_prefix: str = "192.168.56"
     control_plane_memory: int = 4096
     control_plane_cpus: int = 2
@@ -63,6 +80,13 @@ class VagrantConfig:
     )
     flannel_sha256: str = ""
     up_timeout: int = 1800
+    k3s_version: str = K3S_VERSION
+    # URL or local file of the k3s binary ({version} substituted), and its sha256. Without a pinned
+    # k3s_sha256 the binary is checked against the sha256sum-amd64.txt published with the same release
+    # (k3s_checksums, likewise a URL or local file).
+    k3s_binary: str = K3S_RELEASE + "/k3s"
+    k3s_sha256: str = ""
+    k3s_checksums: str = K3S_RELEASE + "/sha256sum-amd64.txt"
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from devcluster.clients.access import ClusterAccess
@@ -94,9 +95,10 @@ class Provider(ABC):
     def expected_nodes(self) -> int | None:
         return None
 
-    def bundles_local_path_provisioner(self) -> bool:
-        """Whether the provider's clusters already run local-path-provisioner for rancher.io/local-path."""
-        return False
+    def bundled_local_path(self) -> tuple[str, str] | None:
+        """(namespace, Deployment) of the local-path-provisioner the provider's clusters already run for
+        rancher.io/local-path, or None when devcluster must install it."""
+        return None
 
     # -- its nodes
 
@@ -116,6 +118,10 @@ class Provider(ABC):
     def snapshot(self, action: str, name: str, ctx: Context) -> None:
         raise DevclusterError(f"provider `{self.name}` cannot snapshot its nodes",
                               "snapshots need the vagrant provider (VirtualBox snapshots of every VM)")
+
+    def collect_host_logs(self, dest: Path) -> list[str]:
+        """Logs of the nodes kept on this machine (VM consoles), for `logs --collect`; names of the files."""
+        return []
 
     # -- doctor and status
 

@@ -117,9 +117,9 @@ class KindProvider(Provider):
     def expected_nodes(self) -> int | None:
         return 1 + self.cfg.kind.workers
 
-    def bundles_local_path_provisioner(self) -> bool:
+    def bundled_local_path(self) -> tuple[str, str] | None:
         # kind's node image runs local-path-provisioner in local-path-storage behind its `standard` class.
-        return True
+        return ("local-path-storage", "local-path-provisioner")
 
     def cluster_exists(self) -> bool:
         res = runner.run(["kind", "get", "clusters"], timeout=60, hint=KIND_HINT)

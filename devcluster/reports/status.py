@@ -41,8 +41,8 @@ def gather(ctx: Context) -> dict[str, Any]:
     checks: dict[str, Any] = {}
     traefik = cfg.addons.traefik
     checks["traefik"] = kube.workload_status("Deployment", traefik.namespace, traefik.release)
-    checks["local-path"] = kube.workload_status("Deployment", prereqs.LOCAL_PATH_NAMESPACE,
-                                                prereqs.LOCAL_PATH_DEPLOYMENT)
+    local_path = ctx.provider.bundled_local_path() or (prereqs.LOCAL_PATH_NAMESPACE, prereqs.LOCAL_PATH_DEPLOYMENT)
+    checks["local-path"] = kube.workload_status("Deployment", *local_path)
     classes = kube.storage_class_annotations()
     defaults = [n for n, a in classes.items() if is_default_class(a)]
     checks["default-storageclass"] = (not default_class_patches(classes, prereqs.LOCAL_PATH_CLASS),

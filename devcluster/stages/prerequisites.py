@@ -25,8 +25,10 @@ from devcluster.errors import DevclusterError
 from devcluster.local import hosts, tls
 from devcluster.stages import releases
 
+# Where upstream's manifest (and kind) run local-path-provisioner; k3s runs its own in kube-system.
 LOCAL_PATH_NAMESPACE = "local-path-storage"
 LOCAL_PATH_DEPLOYMENT = "local-path-provisioner"
+LocalPathLocation = tuple[str, str]  # (namespace, Deployment)
 LOCAL_PATH_CLASS = "local-path"
 
 
@@ -219,25 +221,29 @@ def _coredns_apply(ctx: Context) -> None:
     ctx.kube().core.patch_namespaced_config_map("coredns", "kube-system", {"data": {"Corefile": new}})
 
 
-def _rollouts(cfg: Config) -> list[tuple[str, str, str]]:
+def rollouts(cfg: Config, local_path: LocalPathLocation) -> list[tuple[str, str, str]]:
     return [
         ("Deployment", cfg.addons.traefik.namespace, cfg.addons.traefik.release),
-        ("Deployment", LOCAL_PATH_NAMESPACE, LOCAL_PATH_DEPLOYMENT),
+        ("Deployment", *local_path),
     ]
 
 
-def _rollouts_done(ctx: Context) -> bool:
-    return all(ctx.kube().workload_status(*w)[0] for w in _rollouts(ctx.config))
+def rollout_step(cfg: Config, local_path: LocalPathLocation) -> Step:
+    workloads = rollouts(cfg, local_path)
 
+    def done(ctx: Context) -> bool:
+        return all(ctx.kube().workload_status(*w)[0] for w in workloads)
 
-def _rollouts_wait(ctx: Context) -> None:
-    def probe() -> tuple[bool, str]:
-        states = [(f"{ns}/{name}", ctx.kube().workload_status(kind, ns, name)) for kind, ns, name in
-                  _rollouts(ctx.config)]
-        return all(ok for _, (ok, _) in states), "; ".join(f"{n}: {d}" for n, (_, d) in states)
+    def wait(ctx: Context) -> None:
+        def probe() -> tuple[bool, str]:
+            states = [(f"{ns}/{name}", ctx.kube().workload_status(kind, ns, name)) for kind, ns, name in workloads]
+            return all(ok for _, (ok, _) in states), "; ".join(f"{n}: {d}" for n, (_, d) in states)
 
-    wait_for("Traefik and local-path-provisioner to roll out", probe, timeout=ctx.config.timeouts.rollout,
-             console=ctx.console, hint="kubectl get pods -A; then devcluster logs --collect DIR")
+        wait_for("Traefik and local-path-provisioner to roll out", probe, timeout=ctx.config.timeouts.rollout,
+                 console=ctx.console, hint="kubectl get pods -A; then devcluster logs --collect DIR")
+
+    return Step("rollout", "wait until Traefik and local-path-provisioner "
+                f"({local_path[0]}/{local_path[1]}) are rolled out", wait, done)
 
 
 def desired_hosts_entries(ctx: Context) -> list[hosts.Entry]:
@@ -256,8 +262,8 @@ def _hosts_apply(ctx: Context) -> None:
         ctx.console.print(f"  {escape(msg)}")
 
 
-def local_path_step(cfg: Config, bundled: bool) -> Step:
-    if bundled:
+def local_path_step(cfg: Config, bundled: LocalPathLocation | None) -> Step:
+    if bundled is not None:
         return Step("local-path-storage",
                     "add the `local-path` StorageClass for the cluster's own local-path-provisioner "
                     f"({LOCAL_PATH_PROVISIONER}, no new images) and make it the only default StorageClass",
@@ -269,9 +275,10 @@ def local_path_step(cfg: Config, bundled: bool) -> Step:
                 hint="offline? set addons.local_path.manifest to a local copy")
 
 
-def prerequisite_steps(cfg: Config, ingress_address: str, bundled_local_path: bool = False) -> list[Step]:
+def prerequisite_steps(cfg: Config, ingress_address: str,
+                       bundled_local_path: LocalPathLocation | None = None) -> list[Step]:
     """``ingress_address``: where the provider's NodePorts are reached from this machine (the hosts entry);
-    ``bundled_local_path``: the provider's clusters already run local-path-provisioner (kind)."""
+    ``bundled_local_path``: where the provider's clusters already run local-path-provisioner (kind, k3s)."""
     rel = traefik_release(cfg)
     steps = [
         local_path_step(cfg, bundled_local_path),
@@ -295,8 +302,7 @@ def prerequisite_steps(cfg: Config, ingress_address: str, bundled_local_path: bo
         steps.append(Step("coredns-rewrite",
                           f"CoreDNS: resolve {cfg.hostname} to {traefik_service_fqdn(cfg)} inside the cluster",
                           _coredns_apply, _coredns_done))
-    steps.append(Step("rollout", "wait until Traefik and local-path-provisioner are rolled out",
-                      _rollouts_wait, _rollouts_done))
+    steps.append(rollout_step(cfg, bundled_local_path or (LOCAL_PATH_NAMESPACE, LOCAL_PATH_DEPLOYMENT)))
     if cfg.hosts.manage:
         steps.append(Step("hosts", f"managed block in {cfg.hosts.file}: {ingress_address} {cfg.hostname}",
                           _hosts_apply, _hosts_done,

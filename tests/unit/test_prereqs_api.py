@@ -198,7 +198,7 @@ def test_on_kind_local_path_reuses_kinds_own_provisioner_without_new_images(setu
                              "addons.local_path.manifest": str(tmp_path / "must-not-be-read.yaml")})
     state = State(tmp_path / "st")
     ctx = Context(cfg, state, Console(quiet=True), ExistingProvider(cfg, state))
-    step = local_path_step(cfg, bundled=True)
+    step = local_path_step(cfg, bundled=("local-path-storage", "local-path-provisioner"))
     assert [o.status for o in execute([step], ctx)] == ["ran"]
     classes = {c["metadata"]["name"]: c for c in fake_api.list("storage.k8s.io/v1", "storageclasses")}
     assert classes["local-path"]["provisioner"] == "rancher.io/local-path"

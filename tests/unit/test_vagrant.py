@@ -123,6 +123,18 @@ def test_scripts_refuse_to_start_without_their_environment(tmp_path: Path, scrip
     assert calls == []
 
 
+def test_a_failed_join_resets_the_node_running_the_script(tmp_path: Path) -> None:
+    """The real join.sh with a failing stand-in kubeadm: the node is reset (a control plane's etcd member
+    removed with it) so a retry starts clean, and the script fails."""
+    stdin = "ENDPOINT=k8s-api.devcluster:6443\nTOKEN=abcdef.0123456789abcdef\nCA_CERT_HASH=sha256:00\n" \
+            "CERTIFICATE_KEY=" + "c" * 64 + "\n"
+    kubeadm = '[ "$1" = join ] && exit 1\nexit 0'
+    proc, calls = run_script("join.sh", tmp_path, {"NODE_IP": "192.168.56.12", "KUBE_DIR": str(tmp_path / "kube")},
+                             {"kubeadm": kubeadm}, stdin=stdin, args=("--control-plane",))
+    assert proc.returncode != 0
+    assert [c[:2] for c in calls] == [["kubeadm", "join"], ["kubeadm", "reset"]]
+
+
 def test_mint_join_prints_nothing_when_kubeadm_fails(tmp_path: Path) -> None:
     """A failed `kubeadm token create` must not leave half a set of credentials on stdout (pipefail, -e)."""
     proc, calls = run_script("mint-join.sh", tmp_path, {}, {"kubeadm": "echo 'error: etcd unavailable' >&2; exit 1"},
@@ -137,7 +149,7 @@ def settings_file(tmp_path: Path, overrides: dict[str, Any]) -> Path:
     manifest = tmp_path / "kube-flannel.yml"
     manifest.write_text("kind: List\n")
     path = tmp_path / "vagrant.json"
-    path.write_text(json.dumps(vp.vagrant_settings(cfg, manifest)))
+    path.write_text(json.dumps(vp.vagrant_settings(cfg, manifest, tmp_path / "serial")))
     return path
 
 
@@ -271,9 +283,25 @@ elif args[0] == "up":
     if os.environ.get("FAKE_VAGRANT_FAIL_UP"):
         print("The IP address configured for the host-only network is not within the allowed ranges.")
         sys.exit(1)
+    # FAKE_VAGRANT_WEDGE=w1:2 -> the first 2 boots of w1 never reach SSH (a wedged VirtualBox boot)
+    wedge = dict(w.split(":") for w in os.environ.get("FAKE_VAGRANT_WEDGE", "").split(",") if w)
+    if args[1] in wedge:
+        counter = state_file + "." + args[1] + ".boots"
+        boots = int(open(counter).read()) if os.path.exists(counter) else 0
+        open(counter, "w").write(str(boots + 1))
+        if boots < int(wedge[args[1]]):
+            serial_dir = json.load(open(os.environ["DEVCLUSTER_VAGRANT_CONFIG"]))["serial_log_dir"]
+            with open(os.path.join(serial_dir, args[1] + "-serial.log"), "a") as log:
+                log.write("[   42.1] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks\\n"
+                          "[   63.0] systemd-networkd: hung task\\n")
+            print(f"Timed out while waiting for the machine to boot ({args[1]}).")
+            sys.exit(1)
     running.add(args[1])
 elif args[0] == "destroy":
-    running.clear()
+    if len(args) > 1 and not args[1].startswith("-"):
+        running.discard(args[1])
+    else:
+        running.clear()
 elif args[0] == "ssh-config":
     for n in nodes:
         if n["name"] in running:
@@ -300,6 +328,10 @@ class FakeNodeSession:
             return SshResult(0 if self.node in self.running() else 1, "", "")
         if command[0] == "cat":
             return SshResult(0, self.admin_conf, "")
+        if command[:2] == ["systemctl", "is-active"]:  # k3s on the first server
+            return SshResult(0 if self.node in self.api_nodes() else 3, "", "")
+        if command[:2] == ["rm", "-f"]:
+            return SshResult(0, "", "")
         raise AssertionError(f"unexpected command {command}")
 
     def run_script(self, script: Path, args: list[str], env: dict[str, str], stdin_data: str | None = None,
@@ -313,6 +345,9 @@ class FakeNodeSession:
         if script.name == "join.sh":
             self.api.add_node(self.node, role="control-plane" if "--control-plane" in args else "worker")
             return SshResult(0, "", "")
+        if script.name == "k3s-install.sh":
+            self.api.add_node(self.node, role="control-plane" if args == ["server"] else "worker")
+            return SshResult(0, "", "")
         raise AssertionError(script.name)
 
     def run_streaming(self, command: list[str], source: Any, sudo: bool = False, timeout: float = 1800,
@@ -322,6 +357,14 @@ class FakeNodeSession:
         data = source.read()
         self._record(" ".join(command), bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), sudo=sudo)
         return SshResult(0, "", "")
+
+    def api_nodes(self) -> set[str]:
+        return {o["metadata"]["name"] for o in self.api.list("v1", "nodes")}
+
+    def put(self, local: Path, remote: str, mode: int = 0o700) -> None:
+        import hashlib
+
+        self._record(f"put {remote}", sha256=hashlib.sha256(local.read_bytes()).hexdigest(), mode=mode)
 
     def __enter__(self) -> FakeNodeSession:
         return self
@@ -347,6 +390,7 @@ def vagrant_env(tmp_path: Path, fake_tools, fake_api, monkeypatch: pytest.Monkey
 
     seams = vp.HostSeams(
         networks_conf=tmp_path / "no-networks.conf", memory_mib=lambda: 64 * 1024,
+        proc_modules=tmp_path / "no-proc-modules", libvirtd_active=lambda: False,
         connect=lambda target: FakeNodeSession(target.alias, fake_tools.log, fake_api, admin, running),
         api_server=fake_api.url)  # never reach 192.168.56.x from a test
     fake_api.add_node("cp1", role="control-plane")  # kubeadm init registers cp1 itself
@@ -494,3 +538,192 @@ def test_image_load_fails_naming_docker_when_the_image_is_missing_with_fake_dock
     with pytest.raises(DevclusterError) as err:
         ctx.provider.load_images(ctx, ["nope:1"])
     assert "docker save nope:1" in err.value.message and "No such image" in err.value.message
+
+
+# ----------------------------------------------------------------- surviving VirtualBox's failure modes
+
+
+def test_a_wedged_boot_is_destroyed_and_made_again_with_fake_vagrant(vagrant_env, fake_tools, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A fake `vagrant` (VirtualBox cannot run here) wedges w1's first boot: w1 alone is destroyed and booted
+    again, the other VMs are untouched, and the serial console's last lines are shown."""
+    monkeypatch.setenv("FAKE_VAGRANT_WEDGE", "w1:1")
+    ctx = vagrant_env
+    output: list[str] = []
+    ctx.console.print = lambda *a, **k: output.append(" ".join(str(x) for x in a))  # type: ignore[method-assign]
+    ctx.echo = lambda line: output.append(line)  # type: ignore[method-assign]
+    execute(ctx.provider.cluster_steps(), ctx)
+    vagrant = [c["argv"] for c in fake_tools.calls("vagrant") if c["argv"][0] in ("up", "destroy")]
+    assert vagrant == [["up", "cp1"], ["up", "cp2"], ["up", "w1"], ["destroy", "w1", "--force"], ["up", "w1"],
+                       ["up", "w2"]]
+    text = "\n".join(output)
+    assert "w1: try 1/3 failed" in text and "rcu_preempt detected stalls" in text
+    assert str(ctx.provider.serial_log("w1")) in text
+
+
+def test_a_vm_that_never_boots_ends_up_naming_it_and_its_log_with_fake_vagrant(vagrant_env, fake_tools,
+                                                                              monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FAKE_VAGRANT_WEDGE", "cp2:9")
+    ctx = vagrant_env
+    with pytest.raises(StepError) as err:
+        execute(ctx.provider.cluster_steps(), ctx)
+    assert "step 'vms' failed: VM cp2 did not come up in 3 tries" in err.value.message
+    assert str(ctx.provider.serial_log("cp2")) in (err.value.hint or "")
+    ups = [c["argv"][1] for c in fake_tools.calls("vagrant") if c["argv"][0] == "up"]
+    assert ups.count("cp2") == 3 and "w1" not in ups, "nothing after the node that failed"
+
+
+def test_a_failed_join_is_undone_and_retried_on_a_fresh_vm_with_fake_vagrant(vagrant_env, fake_tools, fake_api,
+                                                                             monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    ctx = vagrant_env
+    failures = {"w1": 1}
+    original = FakeNodeSession.run_script
+
+    def flaky(self, script, args, env, stdin_data=None, sudo=True, timeout=900):  # type: ignore[no-untyped-def]
+        if script.name == "join.sh" and failures.get(self.node):
+            failures[self.node] -= 1
+            fake_api.add_node(self.node)  # it registered before failing: must not stay behind
+            raise DevclusterError(f"on {self.node}: `join.sh` exited 1")
+        return original(self, script, args, env, stdin_data, sudo, timeout)
+
+    monkeypatch.setattr(FakeNodeSession, "run_script", flaky)  # the stand-in VM's behaviour, not devcluster's
+    execute(ctx.provider.cluster_steps(), ctx)
+    vagrant = [c["argv"] for c in fake_tools.calls("vagrant") if c["argv"][0] in ("up", "destroy")]
+    assert ["destroy", "w1", "--force"] in vagrant and vagrant.count(["up", "w1"]) == 2
+    joins = [c["argv"][0] for c in fake_tools.calls("ssh") if c["argv"][1] == "join.sh"]
+    assert joins.count("w1") == 1 and "w2" in joins  # the flaky try raised before recording
+
+
+def test_preflight_refuses_libvirtd_and_live_kvm_guests_with_fake_systemctl(vagrant_env, fake_tools, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A fake `systemctl` says libvirtd is active and a fake /proc/modules has kvm_amd in use: refused before any
+    VM is created, with the commands that fix it."""
+    from devcluster.providers.vagrant.host import libvirtd_active
+
+    fake_tools.add("systemctl", "sys.exit(0 if sys.argv[1:] == ['is-active', '--quiet', 'libvirtd'] else 3)")
+    modules = tmp_path / "modules"
+    modules.write_text("kvm_amd 200704 2 - Live 0x0000000000000000\nkvm 1409024 1 kvm_amd, Live 0x0\n")
+    ctx = with_seams(vagrant_env, proc_modules=modules, libvirtd_active=libvirtd_active)
+    with pytest.raises(StepError) as err:
+        execute(ctx.provider.cluster_steps(), ctx)
+    assert "libvirtd is active" in err.value.message and "kvm_amd is in use (2 holder(s))" in err.value.message
+    assert "systemctl mask libvirtd.service" in (err.value.hint or "") and "virsh list" in (err.value.hint or "")
+    assert not [c for c in fake_tools.calls("vagrant") if c["argv"][0] == "up"]
+    assert [c["argv"] for c in fake_tools.calls("systemctl")] == [["is-active", "--quiet", "libvirtd"]]
+
+
+def test_kvm_modules_without_holders_are_fine() -> None:
+    assert vp.kvm_holders("kvm_intel 368640 0 - Live 0x0\nkvm 1118208 1 kvm_intel, Live 0x0\n") == {}
+
+
+@pytest.mark.parametrize("profile,names", [
+    ("standard", ["cp1", "cp2", "w1", "w2"]), ("full", ["cp1", "cp2", "cp3", "w1", "w2", "w3", "w4"]),
+    ("minimal", ["cp1", "w1"]), ("single", ["cp1"])])
+def test_profiles_size_the_cluster_and_explicit_counts_win(profile: str, names: list[str]) -> None:
+    cfg = config.load(None, {"vagrant.profile": profile})
+    assert [n.name for n in config.vagrant_nodes(cfg.vagrant)] == names
+    explicit = config.load(None, {"vagrant.profile": profile, "vagrant.workers": 1})
+    assert [n.name for n in config.vagrant_nodes(explicit.vagrant) if n.role == "worker"] == ["w1"]
+
+
+def test_plan_for_a_full_k3s_cluster_lists_seven_nodes_and_the_k3s_steps(write_config, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COLUMNS", "400")
+    cfg = write_config("vagrant:\n  profile: full\n  distribution: k3s\n")
+    result = CliRunner().invoke(app, ["plan", "--provider", "vagrant", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "profile full: 3 control plane(s) + 4 worker(s), distribution k3s, boot_timeout 180s, 3 tries per VM" in out
+    steps = [line.split("│")[2].strip() for line in result.output.splitlines()
+             if line.startswith("│") and line.split("│")[1].strip().isdigit()]
+    assert steps[:8] == ["preflight", "vagrant-config", "k3s-binary", "vm-cp1", "k3s-cp1", "kubeconfig", "vms", "join"]
+    for node in ("cp2", "cp3", "w1", "w2", "w3", "w4"):
+        assert node in out
+    assert "kube-system/local-path-provisioner" in out, "k3s' own local-path-provisioner is used"
+
+
+def test_k3s_binary_is_checked_against_the_release_checksums(vagrant_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    binary = tmp_path / "k3s"
+    binary.write_bytes(b"#!/bin/sh\necho k3s\n")
+    sums = tmp_path / "sha256sum-amd64.txt"
+    sums.write_text(f"{hashlib.sha256(binary.read_bytes()).hexdigest()}  k3s\n{'0' * 64}  k3s-airgap.tar\n")
+    cfg = config.load(None, {"provider": "vagrant", "vagrant.distribution": "k3s", "vagrant.k3s_binary": str(binary),
+                             "vagrant.k3s_checksums": str(sums)})
+    ctx = Context(cfg, vagrant_env.state, vagrant_env.console, vp.VagrantProvider(cfg, vagrant_env.state,
+                                                                                   vagrant_env.provider.seams))
+    step = next(s for s in ctx.provider.cluster_steps() if s.name == "k3s-binary")
+    assert execute([step], ctx)[0].status == "ran" and execute([step], ctx)[0].status == "done"
+    binary.write_bytes(b"tampered")
+    cfg.vagrant.k3s_binary = str(binary)
+    (ctx.state.path("cache")).mkdir(exist_ok=True)
+    ctx.provider.distribution.binary_path.unlink()
+    with pytest.raises(StepError, match="does not match the pinned"):
+        execute([step], ctx)
+
+
+def test_k3s_flow_first_server_inits_others_join_token_only_on_stdin_with_fake_vagrant(
+        vagrant_env, fake_tools, fake_api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Fake `vagrant` and recording SSH sessions (no VMs here): the pinned binary reaches every node, the first
+    server runs --cluster-init (empty SERVER_URL), the others join it; the token travels on stdin only."""
+    import hashlib
+
+    binary = tmp_path / "k3s"
+    binary.write_bytes(b"fake k3s binary")
+    digest = hashlib.sha256(binary.read_bytes()).hexdigest()
+    base = vagrant_env
+    cfg = config.load(None, {"provider": "vagrant", "vagrant.distribution": "k3s", "vagrant.k3s_binary": str(binary),
+                             "vagrant.k3s_sha256": digest, "timeouts.nodes_ready": 5})
+    fake_api.objects.clear()  # k3s registers cp1 only once it runs
+    ctx = Context(cfg, base.state, base.console, vp.VagrantProvider(cfg, base.state, base.provider.seams))
+    execute(ctx.provider.cluster_steps(), ctx)
+    ssh = [c for c in fake_tools.calls("ssh")]
+    installs = [c for c in ssh if c["argv"][1] == "k3s-install.sh"]
+    assert [(c["argv"][0], c["args"], c["env"]["SERVER_URL"]) for c in installs] == [
+        ("cp1", ["server"], ""), ("cp2", ["server"], "https://192.168.56.11:6443"),
+        ("w1", ["agent"], "https://192.168.56.11:6443"), ("w2", ["agent"], "https://192.168.56.11:6443")]
+    token = ctx.state.path("k3s-token").read_text().strip()
+    assert len(token) == 64 and ctx.state.path("k3s-token").stat().st_mode & 0o777 == 0o600
+    for call in installs:
+        assert call["stdin"] == f"TOKEN={token}\n"
+        assert token not in json.dumps(call["env"]) and call["env"]["K3S_SHA256"] == digest
+    assert installs[0]["env"]["TLS_SANS"] == "192.168.56.11,192.168.56.12,k8s-api.devcluster"
+    assert "TLS_SANS" not in installs[2]["env"]
+    puts = [c for c in ssh if c["argv"][1].startswith("put ")]
+    assert [c["argv"][0] for c in puts] == ["cp1", "cp2", "w1", "w2"] and {c["sha256"] for c in puts} == {digest}
+    assert ["cp1", "cat /etc/rancher/k3s/k3s.yaml"] in [c["argv"] for c in ssh]
+    assert ctx.state.kubeconfig.stat().st_mode & 0o777 == 0o600
+    settings = json.loads(ctx.provider.settings_path.read_text())
+    assert settings["distribution"] == "k3s" and settings["flannel_manifest"] == ""
+
+
+def test_logs_collect_keeps_serial_consoles_when_the_cluster_is_unreachable_with_fake_vboxmanage(
+        vagrant_env, fake_tools, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A wedged VM means no API: the tarball must still carry each VM's serial console and VBox.log tail
+    (a fake VBoxManage points at a VM folder made here: VirtualBox cannot run on this machine)."""
+    import tarfile
+
+    from devcluster.clients.diagnostics import collect
+
+    ctx = vagrant_env
+    ctx.provider.serial_dir.mkdir(parents=True)
+    ctx.provider.serial_log("cp1").write_text("[ 42.0] rcu_preempt detected stalls\n")
+    vm_dir = tmp_path / "VirtualBox VMs" / "devcluster-cp1"
+    (vm_dir / "Logs").mkdir(parents=True)
+    (vm_dir / "Logs" / "VBox.log").write_text("".join(f"line {i}\n" for i in range(1000)) + "Guru Meditation -4054\n")
+    fake_tools.add("VBoxManage", f"""
+if sys.argv[1:3] == ["showvminfo", "devcluster-cp1"]:
+    print('CfgFile="{vm_dir / "devcluster-cp1.vbox"}"')
+else:
+    sys.exit(1)
+""")
+
+    def unreachable():  # type: ignore[no-untyped-def]
+        raise DevclusterError("no kubeconfig at /nowhere")
+
+    tarball = collect(unreachable, tmp_path / "out", host_logs=ctx.provider.collect_host_logs)
+    with tarfile.open(tarball) as tar:
+        files = {Path(n).name: tar.extractfile(n).read().decode() for n in tar.getnames()  # type: ignore[union-attr]
+                 if tar.getmember(n).isfile()}
+    assert "rcu_preempt" in files["cp1-serial.log"]
+    vbox = files["cp1-VBox.log"].splitlines()
+    assert vbox[-1] == "Guru Meditation -4054" and len(vbox) == 300
+    assert "no kubeconfig" in files["cluster-unreachable.txt"]

@@ -1,28 +1,21 @@
-"""Vagrant + VirtualBox: cp1 is initialised first, then the other VMs are started and joined.
+"""Vagrant + VirtualBox: the first control plane is made first, then the other VMs are started and joined.
 
-python-vagrant drives Vagrant, with its subprocess calls routed through
-devcluster's runner (timeouts, captured output, errors naming the command).
-Join credentials are minted fresh on cp1 for every join (uploaded certs
-expire after ~2 h, tokens after 24 h) and passed to each node on stdin over
-SSH. The VMs start one after another: VirtualBox is not a parallel-capable
-Vagrant provider (`vagrant up --parallel` is ignored for it) and concurrent
-linked-clone imports of the same box race.
+The distribution (kubeadm.py or k3s.py) decides how the first node is bootstrapped and how the others
+join; this module owns the VMs: their layout, booting each with retries (driver.py), the host checks
+(host.py), SSH access and the node operations (images, snapshots, shells, logs). The VMs start one
+after another: VirtualBox is not a parallel-capable Vagrant provider (`vagrant up --parallel` is
+ignored for it) and concurrent linked-clone imports of the same box race.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import platform
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-import vagrant as python_vagrant
 from devcluster.assets import asset_dir
 from devcluster.clients import fetch, runner
 from devcluster.clients.access import ClusterAccess
@@ -30,83 +23,24 @@ from devcluster.clients.ssh import SshSession, SshTarget, parse_ssh_config
 from devcluster.config import Config, VagrantNode, vagrant_nodes
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
-from devcluster.local.state import State, write_private
+from devcluster.local.state import State, ensure_dir, write_private
 from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, Finding, NodeAccess, Provider, Tool, nodes_ready_step
-
-VAGRANT_HINT = "install Vagrant (https://developer.hashicorp.com/vagrant/install) and make sure it is on PATH"
-VBOX_HINT = "install VirtualBox 7 (https://www.virtualbox.org/wiki/Downloads); VBoxManage must be on PATH"
-CONTROL_PLANE_ENDPOINT = "k8s-api.devcluster"
-# Into the containerd namespace the kubelet uses, so pods find the image without pulling it.
-CTR_IMPORT = ["ctr", "-n", "k8s.io", "images", "import", "-"]
-POD_CIDR = "10.244.0.0/16"
-VBOX_DEFAULT_HOSTONLY = ipaddress.ip_network("192.168.56.0/21")
-NETWORKS_CONF = Path("/etc/vbox/networks.conf")
-RANGE_HINT = (
-    "VirtualBox only allows host-only addresses listed in /etc/vbox/networks.conf (192.168.56.0/21 when the "
-    "file does not exist). Add a line such as `* {net}` to /etc/vbox/networks.conf (as root), or set "
-    "vagrant.network_prefix to a range inside 192.168.56.0/21"
+from devcluster.providers.vagrant.driver import (
+    VAGRANT_HINT,
+    VBOX_HINT,
+    RunnerVagrant,
+    boot_with_retries,
+    vagrant_settings,
 )
+from devcluster.providers.vagrant.host import RANGE_HINT, HostSeams, hostonly_allowed, virtualization_conflicts
+from devcluster.providers.vagrant.k3s import K3s
+from devcluster.providers.vagrant.kubeadm import Kubeadm
 
-
-# ----------------------------------------------------------------- pure checks
-
-
-def hostonly_allowed(networks_conf: str | None, network: str) -> bool:
-    """Whether VirtualBox (6.1.28+) accepts a host-only network, given /etc/vbox/networks.conf's text."""
-    net = ipaddress.ip_network(network)
-    if networks_conf is None:
-        return net.subnet_of(VBOX_DEFAULT_HOSTONLY)  # type: ignore[arg-type]
-    for line in networks_conf.splitlines():
-        words = line.split("#", 1)[0].split()
-        if not words or words[0] != "*":
-            continue
-        for word in words[1:]:
-            try:
-                allowed = ipaddress.ip_network(word, strict=False)
-            except ValueError:
-                continue
-            if allowed.version == net.version and net.subnet_of(allowed):  # type: ignore[arg-type]
-                return True
-    return False
-
-
-def available_memory_mib(meminfo: str | None = None) -> int | None:
-    """MemAvailable on Linux; total memory on macOS; None when unknown."""
-    if meminfo is None and Path("/proc/meminfo").is_file():
-        meminfo = Path("/proc/meminfo").read_text()
-    if meminfo:
-        m = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo, re.M)
-        return int(m.group(1)) // 1024 if m else None
-    if platform.system() == "Darwin":
-        res = runner.run(["sysctl", "-n", "hw.memsize"], timeout=10, check=False)
-        if res.ok and res.stdout.strip().isdigit():
-            return int(res.stdout.strip()) // (1024 * 1024)
-    return None
-
-
-def vagrant_settings(cfg: Config, flannel_manifest: Path) -> dict[str, Any]:
-    """What the Vagrantfile reads (through DEVCLUSTER_VAGRANT_CONFIG) instead of being edited."""
-    v = cfg.vagrant
-    return {
-        "box": v.box,
-        "box_version": v.box_version,
-        "box_url": v.box_url,
-        "kubernetes_package_version": v.kubernetes_package_version,
-        "kubernetes_apt_repo": v.kubernetes_apt_repo,
-        "control_plane_endpoint": CONTROL_PLANE_ENDPOINT,
-        "pod_cidr": POD_CIDR,
-        "flannel_manifest": str(flannel_manifest),
-        "nodes": [{"name": n.name, "role": n.role, "ip": n.ip, "memory": n.memory, "cpus": n.cpus}
-                  for n in vagrant_nodes(v)],
-    }
-
-
-def parse_join_material(output: str) -> dict[str, str]:
-    values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
-    missing = [k for k in ("ENDPOINT", "TOKEN", "CA_CERT_HASH") if not values.get(k)]
-    if missing:
-        raise DevclusterError(f"mint-join.sh on the first control plane did not print {', '.join(missing)}")
-    return values
+# Into the containerd namespace the kubelet uses, so pods find the image without pulling it (k3s' ctr
+# talks to its own containerd).
+CTR_IMPORT = ["ctr", "-n", "k8s.io", "images", "import", "-"]
+K3S_CTR_IMPORT = ["k3s", "ctr", "-n", "k8s.io", "images", "import", "-"]
+VBOX_LOG_TAIL = 300
 
 
 def admin_kubeconfig_for_host(admin_conf: str, server: str, context: str) -> str:
@@ -122,60 +56,7 @@ def admin_kubeconfig_for_host(admin_conf: str, server: str, context: str) -> str
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-# ----------------------------------------------------------------- python-vagrant through the runner
-
-
-class RunnerVagrant(python_vagrant.Vagrant):  # type: ignore[misc]
-    """python-vagrant, but every command goes through devcluster.runner."""
-
-    def __init__(self, root: Path, env: dict[str, str], timeout: float, echo: Any = None) -> None:
-        super().__init__(root=str(root), env=env)
-        self.extra_env = env
-        self.timeout = timeout
-        self.echo = echo
-
-    def _run_vagrant_command(self, args: list[Any]) -> str:
-        return runner.run(self._make_vagrant_command(args), env=self.extra_env, cwd=self.root,
-                          timeout=120, hint=VAGRANT_HINT).stdout
-
-    def _call_vagrant_command(self, args: list[Any]) -> None:
-        hint = None
-        try:
-            runner.run(self._make_vagrant_command(args), env=self.extra_env, cwd=self.root, timeout=self.timeout,
-                       echo=self.echo)
-        except DevclusterError as exc:
-            text = str(exc)
-            if "allowed ranges" in text or "networks.conf" in text:
-                hint = RANGE_HINT.format(net="192.168.56.0/24")
-            elif "VBoxManage" in text and "not found" in text:
-                hint = VBOX_HINT
-            if hint:
-                raise DevclusterError(exc.message, hint) from exc
-            raise
-
-    def _make_vagrant_command(self, args: list[Any]) -> list[str]:
-        exe = runner.which("vagrant")
-        if exe is None:
-            raise DevclusterError("`vagrant` was not found on PATH", VAGRANT_HINT)
-        return [exe] + [str(a) for a in args if a is not None]
-
-
 # ----------------------------------------------------------------- the provider
-
-
-SessionFactory = Callable[[SshTarget], Any]
-
-
-@dataclass(frozen=True)
-class HostSeams:
-    """What the provider reads from this machine and how it reaches the VMs: the real thing by default,
-    stand-ins in tests (no VirtualBox, no VMs, no 192.168.56.x here)."""
-
-    networks_conf: Path = NETWORKS_CONF
-    memory_mib: Callable[[], int | None] = available_memory_mib
-    connect: SessionFactory = SshSession
-    # The API server address the host-side kubeconfig points at; None: the first control plane's.
-    api_server: str | None = None
 
 
 class VagrantProvider(Provider):
@@ -186,6 +67,7 @@ class VagrantProvider(Provider):
         self.seams = seams or HostSeams()
         self.nodes: list[VagrantNode] = vagrant_nodes(cfg.vagrant)
         self.first = self.nodes[0]
+        self.distribution: Kubeadm | K3s = K3s(self) if cfg.vagrant.distribution == "k3s" else Kubeadm(self)
         # `vagrant ssh-config` is slow (a Ruby start-up); its answer holds until a VM is started again.
         self._targets: dict[str, SshTarget] | None = None
 
@@ -199,6 +81,13 @@ class VagrantProvider(Provider):
     def flannel_path(self) -> Path:
         return self.state.path("kube-flannel.yml")
 
+    @property
+    def serial_dir(self) -> Path:
+        return self.state.path("serial")
+
+    def serial_log(self, node: str) -> Path:
+        return self.serial_dir / f"{node}-serial.log"
+
     def vagrant_env(self) -> dict[str, str]:
         return {
             "DEVCLUSTER_VAGRANT_CONFIG": str(self.settings_path),
@@ -210,12 +99,19 @@ class VagrantProvider(Provider):
         return RunnerVagrant(asset_dir("vagrant"), self.vagrant_env(), self.cfg.vagrant.up_timeout,
                              echo=ctx.echo if ctx else None)
 
+    def settings(self) -> dict[str, Any]:
+        return vagrant_settings(self.cfg, self.flannel_path, self.serial_dir)
+
     def access(self) -> ClusterAccess:
         return self.state_access(f"devcluster-{self.cfg.name}")
 
     def ingress_address(self) -> str:
         # The last worker by default: the reference's 192.168.56.32 with the default layout.
         return self.cfg.vagrant.ingress_ip or self.nodes[-1].ip
+
+    def bundled_local_path(self) -> tuple[str, str] | None:
+        # k3s ships local-path-provisioner (rancher.io/local-path, class local-path); kubeadm ships none.
+        return ("kube-system", "local-path-provisioner") if self.cfg.vagrant.distribution == "k3s" else None
 
     def access_steps(self) -> list[Step]:
         return [self.reachable_step()]
@@ -248,7 +144,7 @@ class VagrantProvider(Provider):
     def running(self) -> set[str]:
         return {s.name for s in self.vagrant().status() if s.state == "running"}
 
-    # -- steps
+    # -- host checks
 
     def hostonly_check(self) -> tuple[str, bool]:
         """The host-only /24 and whether VirtualBox will accept it (preflight and doctor)."""
@@ -266,6 +162,11 @@ class VagrantProvider(Provider):
     def _preflight(self, ctx: Context) -> None:
         runner.require("vagrant", VAGRANT_HINT)
         runner.require("VBoxManage", VBOX_HINT)
+        conflicts = virtualization_conflicts(self.seams.proc_modules, self.seams.libvirtd_active)
+        if conflicts:
+            raise DevclusterError(
+                "VirtualBox cannot have the CPU's virtualization extensions: " + "; ".join(p for p, _ in conflicts),
+                "; ".join(fix for _, fix in conflicts))
         network, allowed = self.hostonly_check()
         if not allowed:
             raise DevclusterError(f"VirtualBox will refuse the host-only network {network}",
@@ -276,33 +177,45 @@ class VagrantProvider(Provider):
         if not enough:
             raise DevclusterError(
                 f"the VMs need {required} MiB but only {available} MiB is available on this host",
-                "lower vagrant.control_plane_memory / vagrant.worker_memory or vagrant.workers, "
-                "or close other VMs",
+                "lower vagrant.control_plane_memory / vagrant.worker_memory, pick a smaller vagrant.profile "
+                "(minimal, single), or close other VMs",
             )
 
+    # -- steps
+
     def _settings_done(self, ctx: Context) -> bool:
-        if not (self.settings_path.is_file() and self.flannel_path.is_file()):
+        if not self.settings_path.is_file():
             return False
-        return json.loads(self.settings_path.read_text()) == vagrant_settings(self.cfg, self.flannel_path)
+        if self.cfg.vagrant.distribution == "kubeadm" and not self.flannel_path.is_file():
+            return False
+        return json.loads(self.settings_path.read_text()) == self.settings()
 
     def _write_settings(self, ctx: Context) -> None:
-        data = fetch.fetch(self.cfg.vagrant.flannel_manifest, self.state.path("cache"), self.cfg.vagrant.flannel_sha256)
-        write_private(self.flannel_path, data)
-        self.state.write_json("vagrant.json", vagrant_settings(self.cfg, self.flannel_path))
+        if self.cfg.vagrant.distribution == "kubeadm":
+            v = self.cfg.vagrant
+            manifest = fetch.fetch(v.flannel_manifest, self.state.path("cache"), v.flannel_sha256)
+            write_private(self.flannel_path, manifest)
+        ensure_dir(self.serial_dir)
+        self.state.write_json("vagrant.json", self.settings())
 
-    def _first_cp_done(self, ctx: Context) -> bool:
+    def boot(self, ctx: Context, node: VagrantNode) -> None:
+        """`vagrant up NODE`, destroyed and made again when it fails (vagrant.retries tries)."""
+        ensure_dir(self.serial_dir)
+
+        def forget_targets() -> None:
+            self._targets = None  # a started VM may get another forwarded SSH port
+
+        boot_with_retries(ctx, self.vagrant(ctx), node, self.cfg.vagrant.retries, self.serial_log(node.name),
+                          before_try=forget_targets)
+
+    def _first_done(self, ctx: Context) -> bool:
         if self.first.name not in self.running():
             return False
-        with self.session(self.first.name) as s:
-            return s.run(["test", "-f", "/etc/kubernetes/admin.conf"], sudo=True, check=False).exit_status == 0
-
-    def _up(self, ctx: Context, node: str) -> None:
-        self._targets = None  # a started VM may get another forwarded SSH port
-        self.vagrant(ctx).up(vm_name=node)
+        return self.cfg.vagrant.distribution == "k3s" or self.distribution.first_node_done(ctx)
 
     def _fetch_kubeconfig(self, ctx: Context) -> None:
         with self.session(self.first.name) as s:
-            admin = s.run(["cat", "/etc/kubernetes/admin.conf"], sudo=True).stdout
+            admin = s.run(["cat", self.distribution.admin_conf], sudo=True).stdout
         write_private(self.state.kubeconfig,
                       admin_kubeconfig_for_host(admin, self.server_url(), self.access().context or ""))
         ctx.reset_kube()
@@ -315,7 +228,7 @@ class VagrantProvider(Provider):
         for node in self.nodes[1:]:
             if node.name not in running:
                 ctx.console.print(f"  vagrant up {node.name}")
-                self._up(ctx, node.name)
+                self.boot(ctx, node)
 
     def registered(self, ctx: Context) -> set[str]:
         return {n.metadata.name for n in ctx.kube().core.list_node(_request_timeout=15).items}
@@ -324,41 +237,56 @@ class VagrantProvider(Provider):
         return {n.name for n in self.nodes} <= self.registered(ctx)
 
     def _join(self, ctx: Context) -> None:
-        missing = [n for n in self.nodes[1:] if n.name not in self.registered(ctx)]
-        targets = self.ssh_targets() if missing else {}
-        for node in missing:
-            control_plane = node.role == "control-plane"
-            flag = ["--control-plane"] if control_plane else []
-            with self.session(self.first.name, targets) as cp:
-                material = parse_join_material(
-                    cp.run_script(asset_dir("provisioning") / "mint-join.sh", flag, {}).stdout)
-            stdin = "".join(f"{k}={v}\n" for k, v in material.items())
-            ctx.console.print(f"  joining {node.name} as {node.role} (fresh token"
-                              + (" and certificate key)" if control_plane else ")"))
-            with self.session(node.name, targets) as s:
-                s.run_script(asset_dir("provisioning") / "join.sh", flag, {"NODE_IP": node.ip}, stdin_data=stdin)
+        retries = self.cfg.vagrant.retries
+        for node in [n for n in self.nodes[1:] if n.name not in self.registered(ctx)]:
+            for attempt in range(1, retries + 1):
+                try:
+                    self.distribution.join(ctx, node, self.ssh_targets())
+                    break
+                except DevclusterError as exc:
+                    reason = exc.message.splitlines()[0]
+                    ctx.console.print(f"  [yellow]{node.name}: join try {attempt}/{retries} failed[/yellow]: {reason}")
+                    self._forget_node(ctx, node)
+                    if attempt == retries:
+                        raise DevclusterError(
+                            f"{node.name} did not join in {retries} tries: {reason}",
+                            f"its serial console: {self.serial_log(node.name)}; devcluster ssh {node.name}") from exc
+                    ctx.console.print(f"  destroying {node.name} to join a fresh VM (never half-joined)")
+                    self.vagrant(ctx).destroy(vm_name=node.name)
+                    self.boot(ctx, node)
+
+    def _forget_node(self, ctx: Context, node: VagrantNode) -> None:
+        """A node that failed to join leaves no Node object behind (its scripts undo their own part)."""
+        kube = ctx.kube()
+        if kube.get_or_none(kube.core.read_node, node.name) is not None:
+            kube.core.delete_node(node.name)
 
     def cluster_steps(self) -> list[Step]:
         v = self.cfg.vagrant
-        others = ", ".join(n.name for n in self.nodes[1:])
+        others = ", ".join(n.name for n in self.nodes[1:]) or "(none)"
+        control_planes = sum(1 for n in self.nodes if n.role == "control-plane")
         layout = ", ".join(f"{n.name} {n.ip} ({n.role}, {n.memory} MiB, {n.cpus} CPU)" for n in self.nodes)
+        shape = (f"profile {v.profile}: {control_planes} control plane(s) + {len(self.nodes) - control_planes} "
+                 f"worker(s), distribution {v.distribution}, boot_timeout {v.boot_timeout}s, {v.retries} tries per "
+                 f"VM, up_timeout {v.up_timeout}s")
+        manifest = f" and fetch the Flannel manifest ({v.flannel_manifest})" if v.distribution == "kubeadm" else ""
         return [
-            Step("preflight", "vagrant and VBoxManage present, VirtualBox accepts "
-                 f"{v.network_prefix}.0/24, enough free memory", self._preflight),
-            Step("vagrant-config", f"write the VM layout for the Vagrantfile and fetch the Flannel manifest "
-                 f"({v.flannel_manifest}); box {v.box} {v.box_version}: {layout}",
-                 self._write_settings, self._settings_done),
-            Step(f"vm-{self.first.name}", f"vagrant up {self.first.name}: containerd, kubeadm "
-                 f"{v.kubernetes_package_version}, kubelet --node-ip on eth1, kubeadm init (endpoint "
-                 f"{CONTROL_PLANE_ENDPOINT}:6443, --upload-certs, pod CIDR {POD_CIDR}), Flannel patched with "
-                 "--iface=eth1", lambda ctx: self._up(ctx, self.first.name), self._first_cp_done,
-                 hint=f"devcluster ssh {self.first.name}; sudo journalctl -u kubelet"),
-            Step("kubeconfig", f"copy admin.conf from {self.first.name} to {self.state.kubeconfig} (0600), "
-                 f"server {self.server_url()}", self._fetch_kubeconfig, self.kubeconfig_reachable),
-            Step("vms", f"vagrant up {others} one by one (VirtualBox cannot start VMs in parallel)",
-                 self._start_others, self._others_done),
-            Step("join", f"join {others} with a fresh token (and certificate key for control planes) minted on "
-                 f"{self.first.name}, passed on stdin over SSH", self._join, self._joined),
+            Step("preflight", f"{shape}; vagrant and VBoxManage present, no KVM/libvirtd holding the virtualization "
+                 f"extensions, VirtualBox accepts {v.network_prefix}.0/24, enough free memory", self._preflight),
+            Step("vagrant-config", f"write the VM layout for the Vagrantfile{manifest}; box {v.box} {v.box_version}: "
+                 f"{layout}", self._write_settings, self._settings_done),
+            *self.distribution.prepare_steps(),
+            Step(f"vm-{self.first.name}", f"vagrant up {self.first.name} ({v.retries} tries, serial console in "
+                 f"{self.serial_dir}): {self.distribution.first_vm_summary()}",
+                 lambda ctx: self.boot(ctx, self.first), self._first_done,
+                 hint=f"devcluster ssh {self.first.name}; its serial console: {self.serial_log(self.first.name)}"),
+            *self.distribution.bootstrap_steps(),
+            Step("kubeconfig", f"copy {self.distribution.admin_conf} from {self.first.name} to "
+                 f"{self.state.kubeconfig} (0600), server {self.server_url()}", self._fetch_kubeconfig,
+                 self.kubeconfig_reachable),
+            Step("vms", f"vagrant up {others} one by one (VirtualBox cannot start VMs in parallel), {v.retries} "
+                 "tries each", self._start_others, self._others_done),
+            Step("join", f"join {others}: {self.distribution.join_summary()}", self._join, self._joined),
             nodes_ready_step(self),
         ]
 
@@ -381,8 +309,12 @@ class VagrantProvider(Provider):
         ]
 
     def doctor_checks(self) -> list[Finding]:
+        conflicts = virtualization_conflicts(self.seams.proc_modules, self.seams.libvirtd_active)
+        findings = [Finding("virtualization", False, problem, fix) for problem, fix in conflicts]
+        if not conflicts:
+            findings.append(Finding("virtualization", True, "no libvirtd or KVM guest competing for AMD-V/VT-x"))
         network, ok = self.hostonly_check()
-        findings = [Finding("host-only network", ok, f"{network} " + ("allowed" if ok else "refused by VirtualBox"),
+        findings += [Finding("host-only network", ok, f"{network} " + ("allowed" if ok else "refused by VirtualBox"),
                             "" if ok else RANGE_HINT.format(net=network))]
         required, available, enough = self.memory_check()
         if available is not None:
@@ -408,17 +340,45 @@ class VagrantProvider(Provider):
         self.require_cluster()
         runner.require("docker", "install Docker: the images are read from this machine's Docker")
         targets = self.ssh_targets()
+        importer = K3S_CTR_IMPORT if self.cfg.vagrant.distribution == "k3s" else CTR_IMPORT
         loaded = []
         for node in self.nodes:
-            ctx.console.print(f"  {node.name}: docker save {' '.join(images)} | ctr -n k8s.io images import -")
+            ctx.console.print(f"  {node.name}: docker save {' '.join(images)} | {' '.join(importer)}")
             with self.session(node.name, targets) as ssh:
                 def into_node(out: Any, ssh: SshSession = ssh) -> None:
-                    ssh.run_streaming(CTR_IMPORT, out, sudo=True)
+                    ssh.run_streaming(importer, out, sudo=True)
 
                 runner.stream_stdout(["docker", "save", *images], into_node,
                                      hint="is the image in this machine's Docker? `docker image ls`")
             loaded.append(node.name)
         return loaded
+
+    def collect_host_logs(self, dest: Path) -> list[str]:
+        """Each VM's serial console and the tail of its VirtualBox VBox.log: what explains a VM that never
+        reached SSH, when the cluster's own logs cannot be had."""
+        written = []
+        out = dest / "vagrant"
+        out.mkdir(parents=True, exist_ok=True)
+        for node in self.nodes:
+            serial = self.serial_log(node.name)
+            if serial.is_file():
+                (out / serial.name).write_bytes(serial.read_bytes())
+                written.append(serial.name)
+            vbox_log = self._vbox_log(node.name)
+            if vbox_log is not None:
+                lines = vbox_log.read_bytes().decode(errors="replace").splitlines()[-VBOX_LOG_TAIL:]
+                (out / f"{node.name}-VBox.log").write_text("\n".join(lines) + "\n")
+                written.append(f"{node.name}-VBox.log")
+        return written
+
+    def _vbox_log(self, node: str) -> Path | None:
+        if runner.which("VBoxManage") is None:
+            return None
+        res = runner.run(["VBoxManage", "showvminfo", f"devcluster-{node}", "--machinereadable"], timeout=60,
+                         check=False)
+        m = re.search(r'^CfgFile="(.+)"$', res.stdout, re.M) if res.ok else None
+        log = Path(m.group(1)).parent / "Logs" / "VBox.log" if m else None
+        return log if log is not None and log.is_file() else None
 
     def require_cluster(self) -> None:
         """`vagrant.json` is written by `up` before any VM exists: without it there is no cluster to act on,
