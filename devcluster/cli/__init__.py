@@ -8,12 +8,15 @@ the app when imported here.
 
 from __future__ import annotations
 
+import os
 import sys
 
-from rich.markup import escape
+# Plain click help: rich-rendered help costs ~250 ms per `--help` (docs/performance.md).
+# TYPER_USE_RICH=1 brings the panels back.
+os.environ.setdefault("TYPER_USE_RICH", "0")
 
 from devcluster.cli import cluster, hosts, nodes, stack  # noqa: F401  (register their commands)
-from devcluster.cli.common import _silence_stdout, app, err_console
+from devcluster.cli.common import _silence_stdout, app, err_console, escape
 from devcluster.errors import DevclusterError
 
 __all__ = ["app", "main"]

@@ -7,10 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from devcluster import config
 from devcluster.cli.common import (
     ConfigOpt,
     ContextOpt,
@@ -23,12 +20,12 @@ from devcluster.cli.common import (
     command_line,
     console,
     err_console,
+    escape,
     load_config,
     open_context,
     out,
 )
 from devcluster.errors import ConfigError, DevclusterError
-from devcluster.local import hosts
 
 
 @app.command()
@@ -121,6 +118,8 @@ def down(
     """
     import shutil
 
+    from devcluster.local import hosts
+
     ctx = open_context(config_file, provider, kubeconfig, context)
     cfg = ctx.config
     problems: list[str] = []
@@ -175,6 +174,8 @@ def status(
 
 
 def _print_status(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
     if data["reachable"]:
         console.print(f"cluster [bold]{escape(data['cluster'])}[/bold] ({data['provider']}): reachable, "
                       f"Kubernetes {escape(str(data.get('detail', '')))}")
@@ -212,6 +213,8 @@ def doctor(config_file: ConfigOpt = None, provider: ProviderOpt = None) -> None:
 
     Example: devcluster doctor --provider vagrant
     """
+    from rich.table import Table
+
     from devcluster.reports.doctor import run_doctor
 
     ctx = open_context(config_file, provider, dry_run=True)
@@ -269,6 +272,8 @@ def show_config(config_file: ConfigOpt = None, provider: ProviderOpt = None) -> 
     Example (start a config file): devcluster config > devcluster.yaml
     """
     import yaml
+
+    from devcluster import config
 
     cfg = load_config(config_file, provider)
     out(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))

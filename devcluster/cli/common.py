@@ -12,16 +12,17 @@ import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from typer.core import TyperOption
 
-from devcluster import __version__, config
-from devcluster.engine.steps import Context
-from devcluster.local.state import State
+from devcluster import __version__
+
+if TYPE_CHECKING:  # loaded by the commands that use them: `--help` stays fast (docs/performance.md)
+    from rich.console import Console
+
+    from devcluster import config
+    from devcluster.engine.steps import Context
 
 
 class _ClosableStdout:
@@ -65,9 +66,35 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
+class _LazyConsole:
+    """A rich Console made on first use: importing rich costs more than `--help` may take."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def _get(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False) if self._stderr else \
+                Console(file=_stdout, highlight=False)  # type: ignore[arg-type]
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+
+def escape(text: str) -> str:
+    """Print ``text`` as it is, even when it holds [brackets] rich would read as markup."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 _stdout = _ClosableStdout()
-console = Console(file=_stdout, highlight=False)  # type: ignore[arg-type]
-err_console = Console(stderr=True, highlight=False)
+console: Console = _LazyConsole(stderr=False)  # type: ignore[assignment]
+err_console: Console = _LazyConsole(stderr=True)  # type: ignore[assignment]
 
 
 def out(text: str) -> None:
@@ -77,7 +104,11 @@ def out(text: str) -> None:
 
 
 def _flags_show_as_flags() -> None:
-    """typer >= 0.2x prints `<bool>` after every flag in --help; a flag takes no value, so show none."""
+    """With rich help (TYPER_USE_RICH=1), typer prints `<bool>` after every flag; a flag takes no value."""
+    from typer.core import TyperOption
+
+    if not hasattr(TyperOption, "display_type_rich"):  # typer < 0.29 shows flags as flags
+        return
     original = TyperOption.display_type_rich
 
     def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
@@ -91,9 +122,9 @@ _flags_show_as_flags()
 app = typer.Typer(
     name="devcluster",
     help="One command for a throw-away Kubernetes cluster with the Forail platform installed.\n\n"
-    "Quick start: [bold]devcluster up --provider kind[/bold], then [bold]devcluster e2e[/bold]; "
-    "[bold]devcluster down[/bold] when done. Settings live in ./devcluster.yaml (see docs/configuration.md).",
-    rich_markup_mode="rich",
+    "Quick start: devcluster up --provider kind, then devcluster e2e; devcluster down when done. "
+    "Settings live in ./devcluster.yaml (see docs/configuration.md).",
+    rich_markup_mode=None,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -118,6 +149,8 @@ ImageTagOpt = Annotated[str | None, typer.Option(
 
 def load_config(config_file: Path | None, provider: str | None = None, kubeconfig: Path | None = None,
                 context: str | None = None, image_tag: str | None = None) -> config.Config:
+    from devcluster import config
+
     if provider is None and (kubeconfig is not None or context is not None):
         provider = "existing"
     overrides: dict[str, Any] = {"provider": provider, "stack.image_tag": image_tag}
@@ -133,6 +166,8 @@ def load_config(config_file: Path | None, provider: str | None = None, kubeconfi
 
 def make_context(cfg: config.Config, dry_run: bool = False, assume_yes: bool = False,
                  resume_command: str = "devcluster up") -> Context:
+    from devcluster.engine.steps import Context
+    from devcluster.local.state import State
     from devcluster.providers import get_provider
 
     # The state dir is made by the first write into it (0700), so read-only commands leave no trace.

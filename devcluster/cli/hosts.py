@@ -6,10 +6,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from devcluster.cli.common import ConfigOpt, WaitLockOpt, app, changing, console, err_console, open_context, out
-from devcluster.local import hosts
+from devcluster.cli.common import (
+    ConfigOpt,
+    WaitLockOpt,
+    app,
+    changing,
+    console,
+    err_console,
+    escape,
+    open_context,
+    out,
+)
 
 hosts_app = typer.Typer(help="Manage the devcluster block in /etc/hosts.", no_args_is_help=True,
                         rich_markup_mode="rich")
@@ -37,11 +45,13 @@ def hosts_add(
 
     Example: devcluster hosts add --ip 192.168.56.32 --hostname forail.lan
     """
+    from devcluster.local import hosts
+
     ctx = open_context(config_file)
     cfg = ctx.config
     hf = hosts.hosts_file_for(cfg, ctx.state.root, str(hosts_file_opt) if hosts_file_opt else None)
     names = hostname or [cfg.hostname]
-    entry = hosts.validate_entry(ip or cfg.ingress_ip(), names)
+    entry = hosts.validate_entry(ip or ctx.provider.ingress_address(), names)
     for name in names if hostname else []:
         for warning in hosts.hostname_warnings(name):
             err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
@@ -59,6 +69,8 @@ def hosts_remove(config_file: ConfigOpt = None, hosts_file_opt: HostsFileOpt = N
 
     Example: devcluster hosts remove --hosts-file /tmp/hosts
     """
+    from devcluster.local import hosts
+
     ctx = open_context(config_file)
     hf = hosts.hosts_file_for(ctx.config, ctx.state.root, str(hosts_file_opt) if hosts_file_opt else None)
     with changing(ctx, wait_lock):
@@ -72,6 +84,8 @@ def hosts_show(config_file: ConfigOpt = None, hosts_file_opt: HostsFileOpt = Non
 
     Example: devcluster hosts show
     """
+    from devcluster.local import hosts
+
     ctx = open_context(config_file, dry_run=True)
     hf = hosts.hosts_file_for(ctx.config, ctx.state.root, str(hosts_file_opt) if hosts_file_opt else None)
     entries = hf.show(ctx.config.name)

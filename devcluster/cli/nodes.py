@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from devcluster.cli.common import ConfigOpt, app, console, open_context
-from devcluster.engine.steps import Context
+
+if TYPE_CHECKING:
+    from devcluster.engine.steps import Context
 
 snapshot_app = typer.Typer(help="Save or restore a snapshot of every VM (vagrant provider).", no_args_is_help=True)
 check_app = typer.Typer(help="Checks of the running cluster.", no_args_is_help=True)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from devcluster.cli.common import (
     ConfigOpt,
@@ -24,8 +23,6 @@ from devcluster.cli.common import (
     out,
 )
 from devcluster.errors import DevclusterError
-from devcluster.local import secrets as secrets_store
-from devcluster.suites import run_suite
 
 stack_app = typer.Typer(help="Install, remove or inspect the stack (Forail + operator by default).",
                         no_args_is_help=True, rich_markup_mode="rich")
@@ -86,6 +83,8 @@ def stack_status(config_file: ConfigOpt = None, provider: ProviderOpt = None, ku
 
     Example: devcluster stack status -o json
     """
+    from rich.table import Table
+
     from devcluster.stages.releases import helm_for
     from devcluster.stages.stack import release_workloads_probe
 
@@ -128,6 +127,8 @@ def show_secrets(config_file: ConfigOpt = None,
 
     Example: devcluster secrets -o json | jq -r .forailAdminPassword
     """
+    from devcluster.local import secrets as secrets_store
+
     ctx = open_context(config_file, dry_run=True)
     cfg = ctx.config
     if not secrets_store.exists(ctx.state):
@@ -159,6 +160,7 @@ def e2e(
     """
     from devcluster.clients.kube import Kube
     from devcluster.reports.e2e import e2e_env
+    from devcluster.suites import run_suite
 
     c = open_context(config_file, provider, kubeconfig, context, dry_run=True)
     cfg = c.config

@@ -8,6 +8,7 @@ without a cluster and shared by the `up` steps, `status` and the E2E suite.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import urllib.parse
 import warnings
@@ -20,8 +21,6 @@ import yaml
 from kubernetes import client
 from kubernetes import config as kconfig
 from kubernetes.client.rest import ApiException
-from kubernetes.dynamic import DynamicClient
-from kubernetes.stream import stream
 
 from devcluster.clients.access import ClusterAccess
 from devcluster.errors import DevclusterError
@@ -39,40 +38,44 @@ DEFAULT_SC_ANNOTATIONS = (
 
 
 # ---------------------------------------------------------------- pure readiness rules
+#
+# They read API objects as the JSON the server sends (Kube.read / Kube.list): the typed models of the
+# kubernetes client cost a second or more to import, which every check would pay (docs/performance.md).
 
 
-def node_is_ready(node: Any) -> bool:
-    for cond in (node.status.conditions or []) if node.status else []:
-        if cond.type == "Ready":
-            return cond.status == "True"
+def node_is_ready(node: dict[str, Any]) -> bool:
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("status") == "True"
     return False
 
 
-def rollout_status(obj: Any) -> tuple[bool, str]:
+def rollout_status(obj: dict[str, Any]) -> tuple[bool, str]:
     """Deployment/StatefulSet readiness as `kubectl rollout status` judges it."""
-    spec_replicas = obj.spec.replicas if obj.spec.replicas is not None else 1
-    st = obj.status
-    if st is None:
+    spec = obj.get("spec") or {}
+    spec_replicas = spec.get("replicas") if spec.get("replicas") is not None else 1
+    st = obj.get("status")
+    if not st:
         return False, "no status yet"
-    observed = st.observed_generation or 0
-    if observed < (obj.metadata.generation or 0):
+    if (st.get("observedGeneration") or 0) < ((obj.get("metadata") or {}).get("generation") or 0):
         return False, "spec change not yet observed"
-    updated = st.updated_replicas or 0
-    ready = st.ready_replicas or 0
-    available = getattr(st, "available_replicas", None)
-    available = ready if available is None else (available or 0)
+    updated = st.get("updatedReplicas") or 0
+    ready = st.get("readyReplicas") or 0
+    # StatefulSets report availableReplicas too since 1.22; older objects may lack it.
+    available = st.get("availableReplicas", ready) or 0
     ok = updated >= spec_replicas and ready >= spec_replicas and available >= spec_replicas
     return ok, f"{ready}/{spec_replicas} ready, {updated} updated"
 
 
-def job_status(job: Any) -> tuple[bool | None, str]:
+def job_status(job: dict[str, Any]) -> tuple[bool | None, str]:
     """(True done, False failed, None running) for a Job."""
-    for cond in (job.status.conditions or []) if job.status else []:
-        if cond.type == "Complete" and cond.status == "True":
+    status = job.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Complete" and cond.get("status") == "True":
             return True, "complete"
-        if cond.type == "Failed" and cond.status == "True":
-            return False, f"failed: {cond.reason or ''} {cond.message or ''}".strip()
-    return None, f"{(job.status.active or 0) if job.status else 0} active"
+        if cond.get("type") == "Failed" and cond.get("status") == "True":
+            return False, f"failed: {cond.get('reason') or ''} {cond.get('message') or ''}".strip()
+    return None, f"{status.get('active') or 0} active"
 
 
 def is_default_class(annotations: dict[str, str]) -> bool:
@@ -234,23 +237,48 @@ class Kube:
         return client.CustomObjectsApi(self.api_client)
 
     @cached_property
-    def dynamic(self) -> DynamicClient:
+    def dynamic(self) -> Any:
+        from kubernetes.dynamic import DynamicClient
+
         return DynamicClient(self.api_client)
 
     def reachable(self, timeout: float = 5.0) -> tuple[bool, str]:
         """(True, version) when the API answers, else (False, why in words: 401 is not 'unreachable')."""
         try:
-            info = client.VersionApi(self.api_client).get_code(_request_timeout=timeout)
-            return True, info.git_version
+            info = self.read("/version", timeout=timeout) or {}
+            return True, str(info.get("gitVersion", ""))
         except Exception as exc:
             return False, api_error_detail(exc, self.server)
 
-    # ----------------------------------------------------------- reads
+    # ----------------------------------------------------------- reads (JSON, no typed models)
+
+    def read(self, path: str, timeout: float = 15, query: dict[str, str] | None = None) -> dict[str, Any] | None:
+        """GET ``path`` through the client's own connection, auth and TLS; None for 404.
+
+        The generic request of the kubernetes client, not its typed API classes: those validate every call
+        with pydantic and deserialize into models that take seconds to import on a laptop.
+        """
+        method, url, headers, body, post = self.api_client.param_serialize(
+            "GET", path, query_params=list((query or {}).items()), header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"])
+        resp = self.api_client.call_api(method, url, headers, body, post, _request_timeout=timeout)
+        resp.read()
+        if resp.status == 404:
+            return None
+        if not 200 <= resp.status < 300:
+            raise ApiException(http_resp=resp)
+        data = json.loads(resp.data or b"{}")
+        return data if isinstance(data, dict) else {}
+
+    def list(self, path: str, label_selector: str = "") -> list[dict[str, Any]]:
+        """The items of a list ``path`` (a missing namespace or resource type lists nothing)."""
+        query = {"labelSelector": label_selector} if label_selector else None
+        return list((self.read(path, query=query) or {}).get("items") or [])
 
     def nodes_summary(self) -> tuple[list[str], list[str]]:
-        nodes = self.core.list_node(_request_timeout=15).items
-        ready = [n.metadata.name for n in nodes if node_is_ready(n)]
-        not_ready = [n.metadata.name for n in nodes if not node_is_ready(n)]
+        nodes = self.list("/api/v1/nodes")
+        ready = [n["metadata"]["name"] for n in nodes if node_is_ready(n)]
+        not_ready = [n["metadata"]["name"] for n in nodes if not node_is_ready(n)]
         return ready, not_ready
 
     def get_or_none(self, fn: Any, *args: Any) -> Any:
@@ -263,13 +291,12 @@ class Kube:
 
     def storage_class_annotations(self) -> dict[str, dict[str, str]]:
         """StorageClass name -> annotations, the input of the default-class rules."""
-        items = self.storage.list_storage_class(_request_timeout=15).items
-        return {sc.metadata.name: dict(sc.metadata.annotations or {}) for sc in items}
+        items = self.list("/apis/storage.k8s.io/v1/storageclasses")
+        return {sc["metadata"]["name"]: dict(sc["metadata"].get("annotations") or {}) for sc in items}
 
     def workload_status(self, kind: str, namespace: str, name: str) -> tuple[bool, str]:
-        reader = self.apps.read_namespaced_deployment if kind == "Deployment" \
-            else self.apps.read_namespaced_stateful_set
-        obj = self.get_or_none(reader, name, namespace)
+        plural = "deployments" if kind == "Deployment" else "statefulsets"
+        obj = self.read(f"/apis/apps/v1/namespaces/{namespace}/{plural}/{name}")
         if obj is None:
             return False, f"{kind} {namespace}/{name} not found"
         return rollout_status(obj)
@@ -314,6 +341,8 @@ class Kube:
     def exec_in_pod(self, namespace: str, pod: str, command: list[str], container: str | None = None,
                     timeout: int = 120) -> str:
         """Run ``command`` in a pod through the exec API and return its stdout."""
+        from kubernetes.stream import stream
+
         resp = stream(
             self.core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
             container=container, stderr=True, stdin=False, stdout=True, tty=False,

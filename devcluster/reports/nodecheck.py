@@ -28,11 +28,12 @@ class NodeSpec:
 def node_specs(ctx: Context, check_eth1: bool) -> list[NodeSpec]:
     """Nodes as the API sees them; eth1 checks apply where the provider's nodes have one (Vagrant VMs)."""
     specs = []
-    for n in ctx.kube().core.list_node(_request_timeout=15).items:
-        labels = n.metadata.labels or {}
+    for n in ctx.kube().list("/api/v1/nodes"):
+        labels = n["metadata"].get("labels") or {}
         role = "control-plane" if "node-role.kubernetes.io/control-plane" in labels else "worker"
-        ip = next((a.address for a in n.status.addresses or [] if a.type == "InternalIP"), "")
-        specs.append(NodeSpec(n.metadata.name, role, ip, ctx.provider.name, check_eth1))
+        ip = next((a["address"] for a in (n.get("status") or {}).get("addresses") or [] if a["type"] == "InternalIP"),
+                  "")
+        specs.append(NodeSpec(n["metadata"]["name"], role, ip, ctx.provider.name, check_eth1))
     return specs
 
 

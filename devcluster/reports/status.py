@@ -31,12 +31,14 @@ def gather(ctx: Context) -> dict[str, Any]:
     if not ok:
         return out
     nodes = []
-    for n in kube.core.list_node(_request_timeout=15).items:
-        addrs = {a.type: a.address for a in (n.status.addresses or [])}
-        roles = sorted(k.split("/", 1)[1] for k in (n.metadata.labels or {})
+    for n in kube.list("/api/v1/nodes"):
+        status = n.get("status") or {}
+        addrs = {a["type"]: a["address"] for a in status.get("addresses") or []}
+        roles = sorted(k.split("/", 1)[1] for k in (n["metadata"].get("labels") or {})
                        if k.startswith("node-role.kubernetes.io/"))
-        nodes.append({"name": n.metadata.name, "ready": node_is_ready(n), "roles": roles or ["worker"],
-                      "internal_ip": addrs.get("InternalIP", ""), "version": n.status.node_info.kubelet_version})
+        nodes.append({"name": n["metadata"]["name"], "ready": node_is_ready(n), "roles": roles or ["worker"],
+                      "internal_ip": addrs.get("InternalIP", ""),
+                      "version": (status.get("nodeInfo") or {}).get("kubeletVersion", "")})
     out["nodes"] = nodes
     checks: dict[str, Any] = {}
     traefik = cfg.addons.traefik
@@ -47,10 +49,10 @@ def gather(ctx: Context) -> dict[str, Any]:
     defaults = [n for n, a in classes.items() if is_default_class(a)]
     checks["default-storageclass"] = (not default_class_patches(classes, prereqs.LOCAL_PATH_CLASS),
                                       ", ".join(defaults) or "none")
-    ns_ok = kube.get_or_none(kube.core.read_namespace, cfg.namespace) is not None
+    ns_ok = kube.read(f"/api/v1/namespaces/{cfg.namespace}") is not None
     checks["namespace"] = (ns_ok, cfg.namespace if ns_ok else "missing")
-    secret = kube.get_or_none(kube.core.read_namespaced_secret, cfg.tls_secret, cfg.namespace) if ns_ok else None
-    checks["tls-secret"] = (secret is not None and secret.type == "kubernetes.io/tls",
-                            secret.type if secret is not None else "missing")
+    secret = kube.read(f"/api/v1/namespaces/{cfg.namespace}/secrets/{cfg.tls_secret}") if ns_ok else None
+    checks["tls-secret"] = (secret is not None and secret.get("type") == "kubernetes.io/tls",
+                            secret.get("type") if secret is not None else "missing")
     out["prerequisites"] = {k: {"ok": bool(v[0]), "detail": v[1]} for k, v in checks.items()}
     return out

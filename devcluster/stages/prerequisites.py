@@ -11,7 +11,7 @@ import base64
 import json
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
@@ -22,8 +22,11 @@ from devcluster.config import Config
 from devcluster.engine.steps import Context, Step
 from devcluster.engine.waiting import wait_for
 from devcluster.errors import DevclusterError
-from devcluster.local import hosts, tls
+from devcluster.local import hosts
 from devcluster.stages import releases
+
+if TYPE_CHECKING:
+    from devcluster.local.tls import CertPair
 
 # Where upstream's manifest (and kind) run local-path-provisioner; k3s runs its own in kube-system.
 LOCAL_PATH_NAMESPACE = "local-path-storage"
@@ -61,7 +64,7 @@ def local_path_source(cfg: Config) -> str:
     return cfg.addons.local_path.manifest.replace("{version}", cfg.addons.local_path.version)
 
 
-def tls_secret_data(pair: tls.CertPair) -> dict[str, str]:
+def tls_secret_data(pair: CertPair) -> dict[str, str]:
     return {
         "tls.crt": base64.b64encode(pair.cert_pem).decode(),
         "tls.key": base64.b64encode(pair.key_pem).decode(),
@@ -105,8 +108,7 @@ def traefik_service_fqdn(cfg: Config) -> str:
 
 def _local_path_done(ctx: Context) -> bool:
     kube = ctx.kube()
-    if kube.get_or_none(kube.apps.read_namespaced_deployment, LOCAL_PATH_DEPLOYMENT, LOCAL_PATH_NAMESPACE) \
-            is None:
+    if kube.read(f"/apis/apps/v1/namespaces/{LOCAL_PATH_NAMESPACE}/deployments/{LOCAL_PATH_DEPLOYMENT}") is None:
         return False
     classes = ctx.kube().storage_class_annotations()
     return LOCAL_PATH_CLASS in classes and not default_class_patches(classes, LOCAL_PATH_CLASS)
@@ -127,8 +129,8 @@ def local_path_class() -> dict[str, Any]:
 
 def _bundled_local_path_done(ctx: Context) -> bool:
     kube = ctx.kube()
-    sc = kube.get_or_none(kube.storage.read_storage_class, LOCAL_PATH_CLASS)
-    if sc is None or sc.provisioner != LOCAL_PATH_PROVISIONER:
+    sc = kube.read(f"/apis/storage.k8s.io/v1/storageclasses/{LOCAL_PATH_CLASS}")
+    if sc is None or sc.get("provisioner") != LOCAL_PATH_PROVISIONER:
         return False
     return not default_class_patches(kube.storage_class_annotations(), LOCAL_PATH_CLASS)
 
@@ -158,19 +160,23 @@ def _local_path_apply(ctx: Context) -> None:
 
 def _namespace_done(ctx: Context) -> bool:
     kube = ctx.kube()
-    return kube.get_or_none(kube.core.read_namespace, ctx.config.namespace) is not None
+    return kube.read(f"/api/v1/namespaces/{ctx.config.namespace}") is not None
 
 
-def _tls_pair(ctx: Context) -> tls.CertPair:
+def _tls_pair(ctx: Context) -> CertPair:
+    from devcluster.local import tls  # cryptography: loaded only when a certificate is read or made
+
     return tls.load_or_create(ctx.state.root, ctx.config.hostname)
 
 
 def _tls_done(ctx: Context) -> bool:
     kube = ctx.kube()
-    secret = kube.get_or_none(kube.core.read_namespaced_secret, ctx.config.tls_secret, ctx.config.namespace)
-    if secret is None or secret.type != "kubernetes.io/tls":
+    secret = kube.read(f"/api/v1/namespaces/{ctx.config.namespace}/secrets/{ctx.config.tls_secret}")
+    if secret is None or secret.get("type") != "kubernetes.io/tls":
         return False
-    cert = base64.b64decode((secret.data or {}).get("tls.crt", ""))
+    cert = base64.b64decode((secret.get("data") or {}).get("tls.crt", ""))
+    from devcluster.local import tls
+
     return tls.cert_still_valid(cert, ctx.config.hostname)
 
 
@@ -192,9 +198,8 @@ def _pull_secret_data(cfg: Config) -> dict[str, str]:
 
 def _pull_secret_done(ctx: Context) -> bool:
     kube = ctx.kube()
-    secret = kube.get_or_none(kube.core.read_namespaced_secret, ctx.config.pull_secret.name,
-                              ctx.config.namespace)
-    return secret is not None and (secret.data or {}) == _pull_secret_data(ctx.config)
+    secret = kube.read(f"/api/v1/namespaces/{ctx.config.namespace}/secrets/{ctx.config.pull_secret.name}")
+    return secret is not None and (secret.get("data") or {}) == _pull_secret_data(ctx.config)
 
 
 def _pull_secret_apply(ctx: Context) -> None:
@@ -204,10 +209,10 @@ def _pull_secret_apply(ctx: Context) -> None:
 
 def _corefile(ctx: Context) -> tuple[Any, str]:
     kube = ctx.kube()
-    cm = kube.get_or_none(kube.core.read_namespaced_config_map, "coredns", "kube-system")
+    cm = kube.read("/api/v1/namespaces/kube-system/configmaps/coredns")
     if cm is None:
         raise DevclusterError("ConfigMap kube-system/coredns not found", "set addons.coredns_rewrite: false")
-    return cm, (cm.data or {}).get("Corefile", "")
+    return cm, (cm.get("data") or {}).get("Corefile", "")
 
 
 def _coredns_done(ctx: Context) -> bool:

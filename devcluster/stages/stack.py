@@ -128,18 +128,17 @@ def release_workloads_probe(ctx: Context, rel: ReleaseConfig) -> tuple[bool, str
     ns = rel.namespace
     revision = releases.record(ctx, rel.name).get("revision")
     pending: list[str] = []
-    deps = kube.apps.list_namespaced_deployment(ns, _request_timeout=15).items
-    sts = kube.apps.list_namespaced_stateful_set(ns, _request_timeout=15).items
-    if not deps and not sts:
+    workloads = [("Deployment", obj) for obj in kube.list(f"/apis/apps/v1/namespaces/{ns}/deployments")]
+    workloads += [("StatefulSet", obj) for obj in kube.list(f"/apis/apps/v1/namespaces/{ns}/statefulsets")]
+    if not workloads:
         return False, f"no Deployments or StatefulSets in {ns} yet"
-    for obj in [*deps, *sts]:
+    for kind, obj in workloads:
         ok, detail = rollout_status(obj)
         if not ok:
-            pending.append(f"{obj.kind or 'workload'} {obj.metadata.name}: {detail}")
-    jobs = kube.batch.list_namespaced_job(ns, _request_timeout=15).items
-    for job in jobs:
-        labels = job.metadata.labels or {}
-        name = job.metadata.name
+            pending.append(f"{kind} {obj['metadata']['name']}: {detail}")
+    for job in kube.list(f"/apis/batch/v1/namespaces/{ns}/jobs"):
+        labels = job["metadata"].get("labels") or {}
+        name = job["metadata"]["name"]
         mine = labels.get("app.kubernetes.io/instance") == rel.name or name.startswith(f"{rel.name}-init")
         current = revision is None or name.endswith(f"-{revision}") or not name.startswith(f"{rel.name}-init")
         if not (mine and current):

@@ -725,3 +725,25 @@ def test_verify_fails_when_the_operator_never_reconciles_the_sample(stack_env, f
     assert isinstance(err, DevclusterError), result.output
     assert "step 'verify' failed" in err.message and "sample Inventory to be reconciled" in err.message
     assert "logs -l app.kubernetes.io/instance=forail-operator" in (err.hint or "")
+
+
+# The API requests a no-op `up` of the default stack shape makes against the fake API (23 when
+# written: see docs/performance.md). A growing count is a slower re-run: raise it only on purpose.
+NOOP_UP_REQUEST_BUDGET = 30
+
+
+def test_a_noop_up_starts_no_helm_process_and_makes_a_bounded_number_of_api_requests(
+        stack_env, fake_api: FakeApiServer, fake_tools, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-run only checks: release state comes from helm's release Secrets through the API, never from a
+    `helm status` process; the fake `helm` on PATH records every start (and the fake API every request)."""
+    kubeconfig, cfg = stack_env
+    monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "env-token-0123456789abcdef")
+    assert cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig)).exit_code == 0
+    helm_before, requests_before = len(fake_tools.calls("helm")), len(fake_api.requests)
+    again = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert again.exit_code == 0, again.output
+    assert fake_tools.calls("helm")[helm_before:] == [], "a no-op up started helm"
+    made = fake_api.requests[requests_before:]
+    assert all(method == "GET" for method, _, _ in made), [r for r in made if r[0] != "GET"]
+    print(f"no-op up: {len(made)} API requests")
+    assert len(made) <= NOOP_UP_REQUEST_BUDGET, f"{len(made)} requests: {[p for _, p, _ in made]}"

@@ -231,7 +231,7 @@ class VagrantProvider(Provider):
                 self.boot(ctx, node)
 
     def registered(self, ctx: Context) -> set[str]:
-        return {n.metadata.name for n in ctx.kube().core.list_node(_request_timeout=15).items}
+        return {n["metadata"]["name"] for n in ctx.kube().list("/api/v1/nodes")}
 
     def _joined(self, ctx: Context) -> bool:
         return {n.name for n in self.nodes} <= self.registered(ctx)
@@ -258,7 +258,7 @@ class VagrantProvider(Provider):
     def _forget_node(self, ctx: Context, node: VagrantNode) -> None:
         """A node that failed to join leaves no Node object behind (its scripts undo their own part)."""
         kube = ctx.kube()
-        if kube.get_or_none(kube.core.read_node, node.name) is not None:
+        if kube.read(f"/api/v1/nodes/{node.name}") is not None:
             kube.core.delete_node(node.name)
 
     def cluster_steps(self) -> list[Step]:
