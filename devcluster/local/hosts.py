@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import ipaddress
 import os
 import re
 import shutil
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devcluster.clients import runner
-from devcluster.config import Config, valid_hostname
+from devcluster.config import Config, is_ip_address, valid_hostname
 from devcluster.errors import ConfigError, DevclusterError
 
 MDNS_WARNING = (
@@ -68,23 +67,15 @@ class Entry:
     hostnames: tuple[str, ...]
 
 
-def _is_ip_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def validate_entry(ip: str, hostnames: list[str] | tuple[str, ...]) -> Entry:
-    if not _is_ip_address(ip):
+    if not is_ip_address(ip):
         raise ConfigError(f"{ip!r} is not a valid IP address")
     if not hostnames:
         raise ConfigError("at least one hostname is required")
     for name in hostnames:
         # Checked before the label rule: "10.0.0.1" is made of valid labels, and the
         # generic "not a valid hostname" would hide that the two were swapped.
-        if _is_ip_address(name.strip("[]")):
+        if is_ip_address(name.strip("[]")):
             raise ConfigError(f"{name!r} is an IP address, not a hostname",
                               "give the address with --ip and a name such as forail.lan as the hostname")
         if not valid_hostname(name):
@@ -232,7 +223,7 @@ def _block_owners(text: str) -> dict[int, str]:
 def _mapped_names(line: str) -> list[str]:
     """The names a hosts line maps, lower-cased; [] for comments and lines resolvers skip."""
     fields = line.split("#", 1)[0].split()
-    if len(fields) < 2 or not _is_ip_address(fields[0].split("%", 1)[0]):
+    if len(fields) < 2 or not is_ip_address(fields[0].split("%", 1)[0]):
         return []
     return [f.lower() for f in fields[1:]]
 
