@@ -1,5 +1,6 @@
 """The SSH path against a real OpenSSH sshd running inside network namespaces this test creates.
 
+The namespaces and sshd come from tests/netns.py (shared with test_k3s_netns.py).
 Each namespace is a stand-in node: a veth pair whose inner end is named
 eth1 (as on the Vagrant VMs), an address that exists only there, and sshd
 listening on it. devcluster's paramiko session, its script upload + stdin
@@ -12,112 +13,23 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import paramiko
 import pytest
 
 from devcluster.assets import asset_dir
 from devcluster.clients.ssh import SshSession, parse_ssh_config
 from devcluster.errors import DevclusterError
+from tests import netns
+from tests.netns import NETNS_MARKS, sh, wait_port
 
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = [
-    pytest.mark.netns,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
-    pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 (`ip`) is not installed"),
-    pytest.mark.skipif(not os.path.exists(SSHD), reason="openssh-server (sshd) is not installed"),
-]
-
-
-@dataclass
-class Node:
-    alias: str
-    netns: str
-    host_if: str
-    address: str
-    sshd: subprocess.Popen[bytes]
-
-
-def sh(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True, timeout=30)
-
-
-def wait_port(address: str, port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((address, port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{address}:{port} did not open")
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Node], Path]]:
-    work = tmp_path_factory.mktemp("netns")
-    os.chmod(work, 0o755)
-    client_key = paramiko.RSAKey.generate(2048)
-    client_key.write_private_key_file(str(work / "id_rsa"))
-    (work / "authorized_keys").write_text(f"ssh-rsa {client_key.get_base64()}\n")
-    host_key = paramiko.RSAKey.generate(2048)
-    host_key.write_private_key_file(str(work / "host_rsa"))
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
-    tag = f"{os.getpid() % 10000}"
-    nodes: list[Node] = []
-    ssh_config = []
-    try:
-        for i in (1, 2):
-            netns, host_if = f"dc{tag}n{i}", f"dc{tag}v{i}"
-            subnet = f"10.213.{(os.getpid() + i) % 250}"
-            address = f"{subnet}.2"
-            sh("ip", "netns", "add", netns)
-            sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth1", "netns", netns)
-            sh("ip", "addr", "add", f"{subnet}.1/24", "dev", host_if)
-            sh("ip", "link", "set", host_if, "up")
-            sh("ip", "-n", netns, "addr", "add", f"{address}/24", "dev", "eth1")
-            sh("ip", "-n", netns, "link", "set", "eth1", "up")
-            sh("ip", "-n", netns, "link", "set", "lo", "up")
-            conf = work / f"sshd_config{i}"
-            conf.write_text(
-                f"ListenAddress {address}\nPort 22\nHostKey {work / 'host_rsa'}\nPidFile {work}/sshd{i}.pid\n"
-                f"AuthorizedKeysFile {work / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
-                "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-                "Subsystem sftp internal-sftp\n"
-            )
-            proc = subprocess.Popen(["ip", "netns", "exec", netns, SSHD, "-D", "-e", "-f", str(conf)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            nodes.append(Node(f"node{i}", netns, host_if, address, proc))
-            ssh_config.append(
-                f"Host node{i}\n  HostName {address}\n  Port 22\n  User root\n  IdentityFile {work / 'id_rsa'}\n"
-                "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
-            )
-        for node in nodes:
-            wait_port(node.address, 22)
-        cfg_path = work / "ssh_config"
-        cfg_path.write_text("".join(ssh_config))
-        yield nodes, cfg_path
-    finally:
-        for node in nodes:
-            node.sshd.terminate()
-            try:
-                node.sshd.wait(5)
-            except subprocess.TimeoutExpired:
-                node.sshd.kill()
-        for node in nodes:
-            subprocess.run(["ip", "link", "del", node.host_if], capture_output=True, timeout=30)
-            subprocess.run(["ip", "netns", "del", node.netns], capture_output=True, timeout=30)
+pytestmark = NETNS_MARKS
+cluster = netns.cluster  # the shared module-scoped fixture: node1 and node2, each sshd in its own namespace
 
 
 def session(cfg_path: Path, alias: str) -> SshSession:
