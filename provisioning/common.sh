@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# Every node: kernel settings, containerd (SystemdCgroup), pinned kubeadm/kubelet/kubectl,
-# kubelet --node-ip on eth1, and the control-plane endpoint name. Safe to re-run.
-# Environment: NODE_IP, K8S_PACKAGE_VERSION, K8S_APT_REPO, CONTROL_PLANE_ENDPOINT, CONTROL_PLANE_IP
+# Every node: kernel settings, the control-plane endpoint name and a serial console on ttyS0; for
+# kubeadm also containerd (SystemdCgroup), pinned kubeadm/kubelet/kubectl and kubelet --node-ip on eth1
+# (k3s brings its own containerd and kubelet: devcluster installs it over SSH afterwards). Safe to re-run.
+# Environment: DISTRIBUTION (kubeadm, the default, or k3s), NODE_IP, CONTROL_PLANE_ENDPOINT,
+#   CONTROL_PLANE_IP; kubeadm only: K8S_PACKAGE_VERSION, K8S_APT_REPO (k3s ignores them).
 set -euo pipefail
 
-: "${NODE_IP:?}" "${K8S_PACKAGE_VERSION:?}" "${K8S_APT_REPO:?}" "${CONTROL_PLANE_ENDPOINT:?}" "${CONTROL_PLANE_IP:?}"
+DISTRIBUTION="${DISTRIBUTION:-kubeadm}"
+: "${NODE_IP:?}" "${CONTROL_PLANE_ENDPOINT:?}" "${CONTROL_PLANE_IP:?}"
+case "$DISTRIBUTION" in
+  kubeadm) : "${K8S_PACKAGE_VERSION:?}" "${K8S_APT_REPO:?}" ;;
+  k3s) ;;
+  *)
+    echo "DISTRIBUTION must be kubeadm or k3s, not '${DISTRIBUTION}'" >&2
+    exit 1
+    ;;
+esac
 export DEBIAN_FRONTEND=noninteractive
 
 # The address Vagrant gave eth1 must be the one we were told: everything binds to it.
@@ -35,6 +46,28 @@ sysctl --system >/dev/null
 # The control-plane endpoint is a name, so it can be moved to a load balancer later.
 if ! grep -q " ${CONTROL_PLANE_ENDPOINT}\$" /etc/hosts; then
   echo "${CONTROL_PLANE_IP} ${CONTROL_PLANE_ENDPOINT}" >> /etc/hosts
+fi
+
+# Kernel console on ttyS0 as well, which VirtualBox writes to <serial_log_dir>/<vm>-serial.log: a boot
+# that wedges before sshd is still readable. A drop-in appends to GRUB_CMDLINE_LINUX (not _DEFAULT: the
+# box's GRUB_CMDLINE_LINUX_DEFAULT may hold a ';' after which GRUB drops the rest of the line; _LINUX
+# comes first on it). update-grub runs only when the drop-in changed. It takes effect from the next
+# boot: a VM's first boot (this one) leaves its serial log empty.
+grub_dropin=/etc/default/grub.d/99-devcluster-serial-console.cfg
+grub_dropin_text="$(
+  cat <<'GRUB'
+# devcluster (provisioning/common.sh): kernel console on the serial port too.
+GRUB_CMDLINE_LINUX="${GRUB_CMDLINE_LINUX:+${GRUB_CMDLINE_LINUX} }console=ttyS0,115200n8"
+GRUB
+)"
+if [ "$(cat "$grub_dropin" 2>/dev/null || true)" != "$grub_dropin_text" ]; then
+  mkdir -p "$(dirname "$grub_dropin")"
+  printf '%s\n' "$grub_dropin_text" > "$grub_dropin"
+  update-grub
+fi
+
+if [ "$DISTRIBUTION" = k3s ]; then
+  exit 0
 fi
 
 # containerd with the systemd cgroup driver (kubeadm's default for the kubelet since 1.22).
