@@ -76,6 +76,44 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
+# Fields kube-apiserver refuses to change on update (422 Invalid, "field is immutable").
+IMMUTABLE = {"Secret": [("type",)], "Job": [("spec", "selector"), ("spec", "template")],
+             "Deployment": [("spec", "selector")], "StatefulSet": [("spec", "selector")]}
+# Not owned by a field manager: identity and bookkeeping.
+UNOWNED = {("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace"), ("metadata", "managedFields"),
+           ("metadata", "resourceVersion"), ("metadata", "uid"), ("metadata", "generation"),
+           ("metadata", "creationTimestamp"), ("status",)}
+
+
+def leaves(obj: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Leaf field paths of an object (lists count as one leaf: enough for the managers' ownership)."""
+    if not isinstance(obj, dict) or not obj:
+        return {prefix: obj}
+    out: dict[tuple[str, ...], Any] = {}
+    for key, value in obj.items():
+        path = (*prefix, key)
+        if any(path[: len(u)] == u for u in UNOWNED):
+            continue
+        out.update(leaves(value, path))
+    return out
+
+
+def dig(obj: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        obj = obj.get(part) if isinstance(obj, dict) else None
+    return obj
+
+
+def fields_v1(paths: list[tuple[str, ...]]) -> dict[str, Any]:
+    """Ownership in the real managedFields format: {"f:data": {"f:key": {}}}."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        for part in path:
+            node = node.setdefault(f"f:{part}", {})
+    return tree
+
+
 class FakeApiServer:
     def __init__(self, auto_ready: bool = True) -> None:
         self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # (apiVersion, plural, ns, name)
@@ -83,6 +121,8 @@ class FakeApiServer:
         self.auto_ready = auto_ready
         # When set, requests must carry `Authorization: Bearer <token>`, or get 401 like a real API server.
         self.require_token: str | None = None
+        # Server-side apply: which manager owns which leaf field, per object, and with which operation.
+        self.owners: dict[tuple[str, str, str, str], dict[tuple[str, ...], tuple[str, str]]] = {}
         self.resources = list(RESOURCES)
         # Stand-ins for controllers: called with (resource, object) after every write; may edit the object.
         self.controllers: list[Callable[[Res, dict[str, Any]], None]] = []
@@ -111,6 +151,27 @@ class FakeApiServer:
             "users": [{"name": context, "user": {"token": "test"}}],
         }))
         return path
+
+    # ------------------------------------------------------------ field managers
+
+    def _conflicts(self, key: tuple[str, str, str, str], old: dict[str, Any], body: dict[str, Any],
+                   manager: str) -> list[tuple[str, tuple[str, ...]]]:
+        """Fields the applied body sets to another value than the one a different manager owns."""
+        owners = self.owners.get(key, {})
+        return [(owners[path][0], path) for path, value in leaves(body).items()
+                if path in owners and owners[path][0] != manager and dig(old, path) != value]
+
+    def _own(self, key: tuple[str, str, str, str], obj: dict[str, Any], manager: str, operation: str,
+             fields: list[tuple[str, ...]] | None = None, replace: bool = False) -> None:
+        owners = self.owners.setdefault(key, {})
+        for path in (list(leaves(obj)) if replace or fields is None else fields):
+            owners[path] = (manager, operation)
+        by_manager: dict[tuple[str, str], list[tuple[str, ...]]] = {}
+        for path, who in owners.items():
+            by_manager.setdefault(who, []).append(path)
+        obj["metadata"]["managedFields"] = [
+            {"manager": m, "operation": op, "apiVersion": obj["apiVersion"], "fieldsType": "FieldsV1",
+             "fieldsV1": fields_v1(paths)} for (m, op), paths in sorted(by_manager.items())]
 
     # ------------------------------------------------------------ direct access for tests
 
@@ -249,6 +310,15 @@ class FakeApiServer:
                         return r, ns, name, query
                 return None, ns, name, query
 
+            def _immutable_changed(self, res: Res, old: dict[str, Any], new: dict[str, Any], name: str) -> bool:
+                for path in IMMUTABLE.get(res.kind, []):
+                    before, after = dig(old, path), dig(new, path)
+                    if before is not None and after is not None and before != after:
+                        self._status(422, "Invalid", f'{res.kind} "{name}" is invalid: {".".join(path)}: Invalid '
+                                     f"value: {json.dumps(after)}: field is immutable")
+                        return True
+                return False
+
             def _discovery(self) -> bool:
                 path = urllib.parse.urlparse(self.path).path.rstrip("/")
                 if path == "/version":
@@ -315,21 +385,58 @@ class FakeApiServer:
                         if key in server.objects:
                             self._status(409, "AlreadyExists", f'{res.plural} "{name}" already exists')
                         else:
-                            self._send(201, server._store(res, ns, body, create=True))
+                            stored = server._store(res, ns, body, create=True)
+                            server._own(key, stored, (query.get("fieldManager") or ["unknown"])[0], "Update",
+                                        replace=True)
+                            self._send(201, stored)
                     elif method == "PUT":
-                        if key not in server.objects:
+                        body = self._body()
+                        old = server.objects.get(key)
+                        if old is None:
                             self._status(404, "NotFound", f'{res.plural} "{name}" not found')
-                        else:
-                            self._send(200, server._store(res, ns, self._body(), create=False))
+                            return
+                        wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
+                        if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
+                            self._status(409, "Conflict", f'Operation cannot be fulfilled on {res.plural} "{name}": '
+                                         "the object has been modified; please apply your changes to the latest "
+                                         "version and try again")
+                            return
+                        if self._immutable_changed(res, old, body, name):
+                            return
+                        manager = (query.get("fieldManager") or ["unknown"])[0]
+                        stored = server._store(res, ns, body, create=False)
+                        server._own(key, stored, manager, "Update", replace=True)
+                        self._send(200, stored)
                     elif method == "PATCH":
                         ctype = self.headers.get("Content-Type") or ""
                         body = self._body()
                         old = server.objects.get(key)
-                        if old is None and "apply-patch" not in ctype:
+                        apply = "apply-patch" in ctype
+                        if old is None and not apply:
                             self._status(404, "NotFound", f'{res.plural} "{name}" not found')
                             return
-                        self._send(200, server._store(res, ns, merge_patch(old or {}, body), create=old is None))
+                        manager = (query.get("fieldManager") or [""])[0]
+                        if apply and not manager:
+                            self._status(400, "BadRequest",
+                                         "PATCH requests with apply content type must have a fieldManager")
+                            return
+                        new = merge_patch(old or {}, body)
+                        if old is not None and self._immutable_changed(res, old, new, name):
+                            return
+                        if apply:
+                            force = (query.get("force") or ["false"])[0] == "true"
+                            conflicts = server._conflicts(key, old or {}, body, manager)
+                            if conflicts and not force:
+                                self._status(409, "Conflict", f"Apply failed with {len(conflicts)} conflict(s): "
+                                             + "; ".join(f'conflict with "{m}": .{".".join(p)}'
+                                                         for m, p in conflicts))
+                                return
+                        stored = server._store(res, ns, new, create=old is None)
+                        server._own(key, stored, manager or "unknown", "Apply" if apply else "Update",
+                                    fields=list(leaves(body)))
+                        self._send(200, stored)
                     elif method == "DELETE":
+                        server.owners.pop(key, None)
                         obj = server.objects.pop(key, None)
                         if obj is None:
                             self._status(404, "NotFound", f'{res.plural} "{name}" not found')
