@@ -103,22 +103,6 @@ def out(text: str) -> None:
     _stdout.flush()
 
 
-def _flags_show_as_flags() -> None:
-    """With rich help (TYPER_USE_RICH=1), typer prints `<bool>` after every flag; a flag takes no value."""
-    from typer.core import TyperOption
-
-    if not hasattr(TyperOption, "display_type_rich"):  # typer < 0.29 shows flags as flags
-        return
-    original = TyperOption.display_type_rich
-
-    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
-        return None if self.is_flag else original(self, ctx)
-
-    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
-
-
-_flags_show_as_flags()
-
 app = typer.Typer(
     name="devcluster",
     help="One command for a throw-away Kubernetes cluster with the Forail platform installed.\n\n"
