@@ -31,3 +31,11 @@ def stack_install_steps(cfg: Config, provider: Provider) -> list[Step]:
     from devcluster.stages.stack import stack_steps
 
     return provider.access_steps() + stack_steps(cfg)
+
+
+def verify_steps(cfg: Config, provider: Provider) -> list[Step]:
+    """`stack verify`: the cluster must be there; the stack's verify steps (ping, CRDs, sample, job)."""
+    from devcluster.stages.stack import stack_steps
+
+    names = ("operator-token", "verify", "verify-job")
+    return provider.access_steps() + [s for s in stack_steps(cfg) if s.name in names]

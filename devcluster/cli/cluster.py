@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from devcluster.cli.common import (
+    BackendTagOpt,
     ConfigOpt,
     ContextOpt,
+    FrontendTagOpt,
     ImageTagOpt,
     KubeconfigOpt,
     ProviderOpt,
@@ -21,11 +23,15 @@ from devcluster.cli.common import (
     console,
     err_console,
     escape,
+    image_tag_overrides,
     load_config,
     open_context,
     out,
 )
 from devcluster.errors import ConfigError, DevclusterError
+
+if TYPE_CHECKING:
+    from devcluster import config
 
 
 @app.command()
@@ -41,6 +47,8 @@ def up(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Install into a non-local existing cluster.")] = False,
     wait_lock: WaitLockOpt = 0.0,
     image_tag: ImageTagOpt = None,
+    backend_tag: BackendTagOpt = None,
+    frontend_tag: FrontendTagOpt = None,
 ) -> None:
     """Create the cluster (or use an existing one), install prerequisites and the stack.
 
@@ -56,14 +64,17 @@ def up(
       devcluster up --dry-run          # show the plan, touch nothing
 
       devcluster up --from traefik     # resume after fixing a failure
+
+      devcluster up --backend-tag dev  # a backend build loaded with `devcluster image load`
     """
     from devcluster.engine.steps import execute
     from devcluster.plan import up_steps
 
-    extra = (["--skip-stack"] if skip_stack else []) + (["--image-tag", image_tag] if image_tag else [])
+    overrides, tag_args = image_tag_overrides(image_tag, backend_tag, frontend_tag)
+    extra = (["--skip-stack"] if skip_stack else []) + tag_args
     resume = command_line(["up"], config_file, provider, kubeconfig, context, yes, extra)
     ctx = open_context(config_file, provider, kubeconfig, context, dry_run=dry_run, assume_yes=yes,
-                       resume_command=resume, image_tag=image_tag)
+                       resume_command=resume, extra=overrides)
     cfg = ctx.config
     steps = up_steps(cfg, ctx.provider, skip_stack=skip_stack)
     if dry_run:
@@ -76,7 +87,17 @@ def up(
     console.print(f"[bold green]cluster {cfg.name!r} is ready[/bold green] "
                   f"({ran} step(s) did work, {len(outcomes) - ran} already done, {seconds:.0f}s)")
     console.print(f"  export KUBECONFIG={ctx.provider.access().kubeconfig or '~/.kube/config'}")
-    console.print(f"  http://{cfg.hostname}:{cfg.node_ports.http}/  https://{cfg.hostname}:{cfg.node_ports.https}/")
+    for line in platform_urls(cfg):
+        console.print(f"  {line}", soft_wrap=True)
+
+
+def platform_urls(cfg: config.Config) -> list[str]:
+    """https first: the session cookie is Secure unless stack.http_login, so an http login keeps no session."""
+    https = f"https://{cfg.hostname}:{cfg.node_ports.https}/"
+    http = f"http://{cfg.hostname}:{cfg.node_ports.http}/"
+    if cfg.stack.http_login:
+        return [https, f"{http}  (login over http works: stack.http_login)"]
+    return [https, f"{http}  (no login over http: the session cookie is Secure; stack.http_login: true allows it)"]
 
 
 @app.command()
@@ -274,6 +295,12 @@ def show_config(config_file: ConfigOpt = None, provider: ProviderOpt = None) -> 
     import yaml
 
     from devcluster import config
+    from devcluster.stages.stack import job_execution
 
     cfg = load_config(config_file, provider)
     out(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
+    forail = cfg.stack.release_of_kind("forail")
+    if forail is not None:
+        execution = job_execution(cfg, forail)
+        out(f"# stack.job_execution {cfg.stack.job_execution} -> {'podman' if execution.podman else 'pods'}: "
+            f"{execution.label}; {execution.reason}")

@@ -129,15 +129,32 @@ ImageTagOpt = Annotated[str | None, typer.Option(
     "--image-tag", metavar="TAG",
     help="Forail backend and frontend image tag (overrides stack.image_tag), e.g. a build loaded with "
          "`devcluster image load`.")]
+BackendTagOpt = Annotated[str | None, typer.Option(
+    "--backend-tag", metavar="TAG", help="Forail backend image tag only (overrides stack.image_tags.backend).")]
+FrontendTagOpt = Annotated[str | None, typer.Option(
+    "--frontend-tag", metavar="TAG", help="Forail frontend image tag only (overrides stack.image_tags.frontend).")]
+
+
+def image_tag_overrides(image_tag: str | None, backend_tag: str | None, frontend_tag: str | None
+                        ) -> tuple[dict[str, str | None], list[str]]:
+    """The config overrides of the image-tag options, and the same options for a resume command."""
+    overrides = {"stack.image_tag": image_tag, "stack.image_tags.backend": backend_tag,
+                 "stack.image_tags.frontend": frontend_tag}
+    argv: list[str] = []
+    for flag, value in (("--image-tag", image_tag), ("--backend-tag", backend_tag),
+                        ("--frontend-tag", frontend_tag)):
+        if value:
+            argv += [flag, value]
+    return overrides, argv
 
 
 def load_config(config_file: Path | None, provider: str | None = None, kubeconfig: Path | None = None,
-                context: str | None = None, image_tag: str | None = None) -> config.Config:
+                context: str | None = None, extra: dict[str, Any] | None = None) -> config.Config:
     from devcluster import config
 
     if provider is None and (kubeconfig is not None or context is not None):
         provider = "existing"
-    overrides: dict[str, Any] = {"provider": provider, "stack.image_tag": image_tag}
+    overrides: dict[str, Any] = {"provider": provider, **(extra or {})}
     if kubeconfig is not None:
         overrides["existing.kubeconfig"] = str(kubeconfig)
     if context is not None:
@@ -162,9 +179,9 @@ def make_context(cfg: config.Config, dry_run: bool = False, assume_yes: bool = F
 
 def open_context(config_file: Path | None = None, provider: str | None = None, kubeconfig: Path | None = None,
                  context: str | None = None, *, dry_run: bool = False, assume_yes: bool = False,
-                 resume_command: str = "devcluster up", image_tag: str | None = None) -> Context:
+                 resume_command: str = "devcluster up", extra: dict[str, Any] | None = None) -> Context:
     """The one way a command gets from its options to a cluster context: config, then provider."""
-    cfg = load_config(config_file, provider, kubeconfig, context, image_tag)
+    cfg = load_config(config_file, provider, kubeconfig, context, extra)
     return make_context(cfg, dry_run=dry_run, assume_yes=assume_yes, resume_command=resume_command)
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from devcluster.cli.common import (
+    BackendTagOpt,
     ConfigOpt,
     ContextOpt,
+    FrontendTagOpt,
     ImageTagOpt,
     KubeconfigOpt,
     ProviderOpt,
@@ -19,6 +22,7 @@ from devcluster.cli.common import (
     changing,
     command_line,
     console,
+    image_tag_overrides,
     open_context,
     out,
 )
@@ -35,6 +39,7 @@ def stack_install(config_file: ConfigOpt = None, provider: ProviderOpt = None, k
                   yes: Annotated[bool, typer.Option("--yes", "-y", help="Install into a non-local existing cluster.")]
                   = False,
                   wait_lock: WaitLockOpt = 0.0, image_tag: ImageTagOpt = None,
+                  backend_tag: BackendTagOpt = None, frontend_tag: FrontendTagOpt = None,
                   start_from: Annotated[str | None, typer.Option(
                       "--from", help="Resume at this step (the failure message names it).")] = None) -> None:
     """Install (or bring up to date) the stack releases on a cluster that has its prerequisites.
@@ -47,14 +52,16 @@ def stack_install(config_file: ConfigOpt = None, provider: ProviderOpt = None, k
       devcluster stack install --kubeconfig ./kubeconfig --yes
 
       devcluster image load forail-backend:dev forail-frontend:dev && devcluster stack install --image-tag dev
+
+      devcluster stack install --frontend-tag dev    # only the frontend was rebuilt
     """
     from devcluster.engine.steps import execute
     from devcluster.plan import stack_install_steps
 
-    resume = command_line(["stack", "install"], config_file, provider, kubeconfig, context, yes,
-                          ["--image-tag", image_tag] if image_tag else [])
+    overrides, tag_args = image_tag_overrides(image_tag, backend_tag, frontend_tag)
+    resume = command_line(["stack", "install"], config_file, provider, kubeconfig, context, yes, tag_args)
     ctx = open_context(config_file, provider, kubeconfig, context, assume_yes=yes, resume_command=resume,
-                       image_tag=image_tag)
+                       extra=overrides)
     steps = stack_install_steps(ctx.config, ctx.provider)
     with changing(ctx, wait_lock):
         execute(steps, ctx, start_from)
@@ -62,17 +69,57 @@ def stack_install(config_file: ConfigOpt = None, provider: ProviderOpt = None, k
 
 @stack_app.command("uninstall")
 def stack_uninstall(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
-                    context: ContextOpt = None, wait_lock: WaitLockOpt = 0.0) -> None:
-    """helm uninstall every stack release, last first. Generated secrets are kept.
+                    context: ContextOpt = None, wait_lock: WaitLockOpt = 0.0,
+                    all_crs: Annotated[bool, typer.Option(
+                        "--all-crs", help="Delete every custom resource of the operator's group in the stack's "
+                        "namespaces first, not only devcluster's own.")] = False) -> None:
+    """Delete the operator's custom resources while it still runs, wait for their finalizers, then helm
+    uninstall every stack release, last first. Generated secrets are kept.
 
-    Example: devcluster stack uninstall
+    A resource still held by its finalizer after timeouts.rollout is reported by name and the releases are
+    left installed (the operator must finish it); finalizers are never stripped.
+
+    Examples:
+
+      devcluster stack uninstall
+
+      devcluster stack uninstall --all-crs     # also the CRs you made yourself
     """
     from devcluster.stages.stack import uninstall
 
     ctx = open_context(config_file, provider, kubeconfig, context)
     with changing(ctx, wait_lock):
-        removed = uninstall(ctx)
+        deleted, removed = uninstall(ctx, all_crs=all_crs)
+    if deleted:
+        console.print("deleted and finalized: " + ", ".join(deleted))
     console.print("uninstalled: " + (", ".join(removed) or "nothing was installed"))
+
+
+@stack_app.command("verify")
+def stack_verify(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
+                 context: ContextOpt = None, wait_lock: WaitLockOpt = 0.0,
+                 job: Annotated[bool, typer.Option(
+                     "--job", help="Launch the verify job again even though this set of releases passed it.")]
+                 = False) -> None:
+    """Check that the stack works: ping through the ingress, the operator's CRDs and sample Inventory, and a
+    job launched through Forail's API that ends `successful` (once per set of releases unless --job).
+
+    Examples:
+
+      devcluster stack verify
+
+      devcluster stack verify --job    # launch the demo job again
+    """
+    from devcluster.engine.steps import execute
+    from devcluster.plan import verify_steps
+    from devcluster.stages import job_check
+
+    ctx = open_context(config_file, provider, kubeconfig, context,
+                       resume_command=command_line(["stack", "verify"], config_file, provider, kubeconfig, context))
+    with changing(ctx, wait_lock):
+        if job:
+            job_check.forget(ctx)
+        execute(verify_steps(ctx.config, ctx.provider), ctx)
 
 
 @stack_app.command("status")
@@ -133,7 +180,9 @@ def show_secrets(config_file: ConfigOpt = None,
     cfg = ctx.config
     if not secrets_store.exists(ctx.state):
         raise DevclusterError("no secrets generated yet", "run `devcluster up` first")
-    data = dict(secrets_store.load_or_create(ctx.state))
+    data = dict(secrets_store.in_use(ctx.state, cfg.stack.admin_password_env) or {})
+    if cfg.stack.admin_password_env and os.environ.get(cfg.stack.admin_password_env):
+        data["adminPasswordFrom"] = f"${cfg.stack.admin_password_env}"
     token = secrets_store.stored_token(ctx.state, cfg.stack.token_env)
     if token:
         data["operatorToken"] = token

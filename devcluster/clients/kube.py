@@ -258,8 +258,16 @@ class Kube:
         The generic request of the kubernetes client, not its typed API classes: those validate every call
         with pydantic and deserialize into models that take seconds to import on a laptop.
         """
+        return self._request("GET", path, timeout, query)
+
+    def delete(self, path: str, timeout: float = 15) -> bool:
+        """DELETE ``path``; False when it was not there. An object with finalizers stays, marked, until they go."""
+        return self._request("DELETE", path, timeout) is not None
+
+    def _request(self, verb: str, path: str, timeout: float, query: dict[str, str] | None = None
+                 ) -> dict[str, Any] | None:
         method, url, headers, body, post = self.api_client.param_serialize(
-            "GET", path, query_params=list((query or {}).items()), header_params={"Accept": "application/json"},
+            verb, path, query_params=list((query or {}).items()), header_params={"Accept": "application/json"},
             auth_settings=["BearerToken"])
         resp = self.api_client.call_api(method, url, headers, body, post, _request_timeout=timeout)
         resp.read()

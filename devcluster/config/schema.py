@@ -186,24 +186,43 @@ class ReleaseConfig:
 
 
 # The newest published releases (docs/configuration.md says how each was pinned). forail-helm's chart
-# 2026.7.1 is its newest release (2026.10.0 on main is unreleased); the operator's v2026.06.0 is the
-# first forail-named tag (v1.0.x is still forge-named: values forge.*, CRD group forge.forgeplatform.io).
+# 2026.7.1 is its newest release (2026.10.0 on main is unreleased); its release notes document one install
+# channel, the OCI reference below. The operator chart is published only in git: forail-operator 2026.7.1 is
+# pinned by the chart version in helm/Chart.yaml, resolved to the tag v2026.07.1 when the repository has it,
+# else to the commit that set that version (clients/charts.py says how; the commit is recorded and reused).
+FORAIL_HELM_OCI = "oci://ghcr.io/forail-platform/forail-helm"
+FORAIL_HELM_VERSION = "2026.7.1"
 FORAIL_HELM_GIT = "https://github.com/forail-platform/forail-helm.git"
-FORAIL_HELM_REF = "v2026.07.1"
 FORAIL_OPERATOR_GIT = "https://github.com/forail-platform/forail-operator.git"
-FORAIL_OPERATOR_REF = "v2026.06.0"
+FORAIL_OPERATOR_REF = "v2026.07.1"
+FORAIL_OPERATOR_VERSION = "2026.7.1"
 OPERATOR_CRD_GROUP = "forail.forail-platform.io"
-# The kinds forail-operator v2026.06.0 ships in helm/crds/ (api/v1alpha1).
+# The kinds forail-operator 2026.x ships in helm/crds/ (api/v1alpha1).
 OPERATOR_KINDS = ("Credential", "ForailInstance", "Inventory", "JobTemplate", "Organization", "Project",
                   "Schedule", "Team", "Workflow")
+# The first forail-helm release whose `control` node type runs jobs (each job its own pod through receptor's
+# kubernetes-incluster-auth work type); before it the init Job turns the default instance group back into a
+# regular group, so only `hybrid` with a privileged task pod runs jobs (forail-helm CHANGELOG 2026.10.0).
+CONTROL_JOBS_SINCE = (2026, 10)
 
 
 def _default_releases() -> list[ReleaseConfig]:
     return [
-        ReleaseConfig(name="forail", git=FORAIL_HELM_GIT, ref=FORAIL_HELM_REF, namespace="forail", kind="forail"),
-        ReleaseConfig(name="forail-operator", git=FORAIL_OPERATOR_GIT, ref=FORAIL_OPERATOR_REF, subdir="helm",
-                      namespace="forail-operator", kind="forail-operator"),
+        ReleaseConfig(name="forail", chart=FORAIL_HELM_OCI, version=FORAIL_HELM_VERSION, namespace="forail",
+                      kind="forail"),
+        ReleaseConfig(name="forail-operator", git=FORAIL_OPERATOR_GIT, ref=FORAIL_OPERATOR_REF,
+                      version=FORAIL_OPERATOR_VERSION, subdir="helm", namespace="forail-operator",
+                      kind="forail-operator"),
     ]
+
+
+@dataclass
+class ImageTagsConfig:
+    """Per-image tags of the Forail release: backend and frontend are built and tagged apart (2026.7.1 ships
+    backend 2026.07.1 with frontend 2026.07.0), so rebuilding one must not retag the other."""
+
+    backend: str = ""
+    frontend: str = ""
 
 
 @dataclass
@@ -227,18 +246,31 @@ class StackConfig:
     # The Forail organization the sample Inventory belongs to (spec.organization is required).
     sample_organization: str = "Default"
     crd_group: str = OPERATOR_CRD_GROUP
-    # How Forail runs jobs: `pods` (forail.node.type control: each job is its own pod, the chart default)
-    # or `podman` (node.type hybrid: podman inside a privileged task pod; dev only).
-    job_execution: Literal["pods", "podman"] = "pods"
-    # Backend and frontend image tag for the Forail release (`--image-tag` overrides); empty: the chart's.
+    # How Forail runs jobs: `auto` follows the version of the chart being installed (podman before 2026.10,
+    # pods from 2026.10); `pods` (forail.node.type control: each job its own pod) or `podman` (node.type
+    # hybrid: podman inside a privileged task pod; dev only) force one.
+    job_execution: Literal["auto", "pods", "podman"] = "auto"
+    # Backend and frontend image tag for the Forail release (`--image-tag` sets both); image_tags sets each
+    # (`--backend-tag`, `--frontend-tag`) and wins over image_tag. Empty: the chart's.
     image_tag: str = ""
+    image_tags: ImageTagsConfig = field(default_factory=ImageTagsConfig)
+    # An environment variable holding the admin password, for suites with fixed credentials (forail-dev-cluster's
+    # Cypress suites use ADMIN_PASSWORD): when it is set, its value is the admin password; otherwise the
+    # generated one is used. Empty: always the generated one.
+    admin_password_env: str = ""
+    # forail.cookieSecure "false", so a browser login over the http:// NodePort keeps its session. Off: log in
+    # over https (the session cookie is Secure and http drops it).
+    http_login: bool = False
     # Where sibling checkouts live (forail-helm/, forail-operator/helm/): a git release whose repository
     # has a checkout there is installed from it. Empty: the parent of the config file's directory
     # (of the current directory without a config file). `use_checkouts: false` always uses git.
     checkouts_dir: str = ""
     use_checkouts: bool = True
-    # How long verify waits for the operator to reconcile the sample Inventory.
-    verify_timeout: int = 180
+    # How long verify waits for the operator to reconcile the sample Inventory, and for the verify job.
+    verify_timeout: int = 300
+    # verify launches this job template (made by the chart's init Job with Forail's preload data) and waits
+    # for it to succeed; empty: launch no job.
+    verify_job_template: str = "Demo Job Template"
 
     def release_of_kind(self, kind: str) -> ReleaseConfig | None:
         """The first release of ``kind`` (forail, forail-operator): whose namespace the token and checks use."""

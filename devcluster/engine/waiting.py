@@ -22,11 +22,13 @@ def wait_for(
     timeout: float,
     console: Console,
     interval: float = 2.0,
+    max_interval: float | None = None,
     hint: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
-    """Call ``probe`` until it reports done; it returns (done, a one-line status)."""
+    """Call ``probe`` until it reports done; it returns (done, a one-line status). With ``max_interval`` the
+    pause starts at ``interval`` and grows by half each time up to it: brisk at first, gentle later."""
     start = clock()
     detail = ""
     with console.status(f"waiting for {what}") as status:
@@ -47,3 +49,5 @@ def wait_for(
                 )
             status.update(f"waiting for {what} ({int(elapsed)}s/{int(timeout)}s): {detail}")
             sleep(interval)
+            if max_interval is not None:
+                interval = min(interval * 1.5, max_interval)

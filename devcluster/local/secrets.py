@@ -43,6 +43,16 @@ def stored(state: State) -> dict[str, str] | None:
     return {k: data[k] for k in SECRET_KEYS} if all(data.get(k) for k in SECRET_KEYS) else None
 
 
+def in_use(state: State, admin_password_env: str) -> dict[str, str] | None:
+    """The stored secrets with the admin password the stack really gets: the value of
+    ``admin_password_env`` when that variable is set (suites with fixed credentials), else the generated one."""
+    data = stored(state)
+    fixed = os.environ.get(admin_password_env, "") if admin_password_env else ""
+    if data is not None and fixed:
+        data["forailAdminPassword"] = fixed
+    return data
+
+
 def exists(state: State) -> bool:
     data = state.read_json(SECRETS_FILE)
     return all(data.get(k) for k in SECRET_KEYS)

@@ -8,13 +8,15 @@ and `forail.csrfTrustedOrigins` as comma-separated strings, `forail.node.type`, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from devcluster.config import Config
+from devcluster.clients.charts import parse_calver
+from devcluster.config import CONTROL_JOBS_SINCE, Config
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 PODMAN_WARNING = (
-    "stack.job_execution: podman runs Forail's jobs through podman inside a privileged task pod "
+    "Forail's jobs run through podman inside a privileged task pod "
     "(task.privileged and task.hostCgroup): a privileged pod can take over its node. Dev clusters only."
 )
 
@@ -42,34 +44,71 @@ def csrf_trusted_origins(cfg: Config) -> str:
                      f"https://{host}"])
 
 
-def forail_values(cfg: Config, generated_secrets: dict[str, str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class JobExecution:
+    """How the installed Forail will run jobs, and why: `plan`, `config` and the install all say it."""
+
+    podman: bool
+    reason: str
+
+    @property
+    def label(self) -> str:
+        return "podman in a privileged task pod (hybrid; dev only)" if self.podman else "pods (control)"
+
+
+def job_execution(cfg: Config, chart_version: str, read_from: str) -> JobExecution:
+    """`stack.job_execution`, or for `auto` the one the chart's version runs jobs with: forail-helm before
+    2026.10 runs them only as hybrid with a privileged task pod, 2026.10 and later as control. A version that
+    cannot be read gets hybrid, which runs jobs on every release."""
+    chosen = cfg.stack.job_execution
+    if chosen != "auto":
+        return JobExecution(chosen == "podman", f"stack.job_execution: {chosen}")
+    parsed = parse_calver(chart_version) if chart_version else None
+    since = ".".join(map(str, CONTROL_JOBS_SINCE))
+    if parsed is None:
+        return JobExecution(True, f"chart version unknown (read from {read_from}): hybrid runs jobs on every "
+                                  f"release, control only from {since}")
+    if parsed[:2] >= CONTROL_JOBS_SINCE:
+        return JobExecution(False, f"chart {chart_version} (from {read_from}) runs jobs as control from {since}")
+    return JobExecution(True, f"chart {chart_version} (from {read_from}) runs jobs only as hybrid before {since}")
+
+
+def forail_values(cfg: Config, generated_secrets: dict[str, str], execution: JobExecution) -> dict[str, Any]:
     """The generated layer of the Forail release (the user's values files and values go on top)."""
-    podman = cfg.stack.job_execution == "podman"
     values: dict[str, Any] = {
         "forail": {
             "admin": {"user": cfg.stack.admin_user},
             "allowedHosts": allowed_hosts(cfg),
             "csrfTrustedOrigins": csrf_trusted_origins(cfg),
-            "node": {"type": "hybrid" if podman else "control"},
+            "node": {"type": "hybrid" if execution.podman else "control"},
         },
         "secrets": dict(generated_secrets),
         "ingress": {"enabled": True, "host": cfg.hostname, "className": cfg.addons.traefik.ingress_class,
                     "tls": {"enabled": True, "secretName": cfg.tls_secret}},
     }
-    if podman:
+    if cfg.stack.http_login:
+        values["forail"]["cookieSecure"] = "false"  # the chart takes a string
+    if execution.podman:
         values["task"] = {"privileged": True, "hostCgroup": True}
     if cfg.pull_secret.name:
         values["imagePullSecrets"] = [{"name": cfg.pull_secret.name}]
     return values
 
 
-def image_tag_values(tag: str) -> dict[str, Any]:
-    """Both Forail images at one tag (a local build loaded with `devcluster image load`, say), taken from
-    the node when it is there rather than pulled."""
-    if not tag:
+def image_tags(cfg: Config) -> dict[str, str]:
+    """Each Forail image's tag: stack.image_tags per image (`--backend-tag`, `--frontend-tag`) over
+    stack.image_tag for both (`--image-tag`); an image with neither keeps the chart's."""
+    tags = {"backend": cfg.stack.image_tags.backend or cfg.stack.image_tag,
+            "frontend": cfg.stack.image_tags.frontend or cfg.stack.image_tag}
+    return {image: tag for image, tag in tags.items() if tag}
+
+
+def image_tag_values(tags: dict[str, str]) -> dict[str, Any]:
+    """The images at these tags (a local build loaded with `devcluster image load`, say), taken from the node
+    when it is there rather than pulled."""
+    if not tags:
         return {}
-    image = {"tag": tag, "pullPolicy": "IfNotPresent"}
-    return {"images": {"backend": dict(image), "frontend": dict(image)}}
+    return {"images": {image: {"tag": tag, "pullPolicy": "IfNotPresent"} for image, tag in tags.items()}}
 
 
 def operator_url(cfg: Config, forail_namespace: str) -> str:

@@ -25,7 +25,7 @@ from devcluster.engine.waiting import wait_for
 from devcluster.errors import DevclusterError
 from devcluster.local import secrets as secrets_store
 from devcluster.local.state import write_private
-from devcluster.stages import forail_values, operator_token, releases, verify
+from devcluster.stages import forail_values, job_check, operator_token, releases, verify
 
 
 def checkouts_dir(cfg: Config) -> Path | None:
@@ -43,6 +43,12 @@ def checkout_for(cfg: Config, rel: ReleaseConfig) -> Path | None:
     return charts.sibling_checkout(rel, checkouts_dir(cfg))
 
 
+def job_execution(cfg: Config, rel: ReleaseConfig) -> forail_values.JobExecution:
+    """How the Forail release ``rel`` will run jobs: from the config, or the version of the chart it installs."""
+    version, read_from = charts.chart_version(rel, checkout_for(cfg, rel))
+    return forail_values.job_execution(cfg, version, read_from)
+
+
 def _user_layers(cfg: Config, rel: ReleaseConfig) -> dict[str, Any]:
     """The user's inline values, with what devcluster must keep on top of every layer:
     allowedHosts extended (never replaced) by the user's hosts, and `--image-tag`."""
@@ -55,7 +61,7 @@ def _user_layers(cfg: Config, rel: ReleaseConfig) -> dict[str, Any]:
                                                 .get("allowedHosts"))
     if user_hosts:
         values.setdefault("forail", {})["allowedHosts"] = forail_values.allowed_hosts(cfg, user_hosts)
-    return deep_merge(values, forail_values.image_tag_values(cfg.stack.image_tag))
+    return deep_merge(values, forail_values.image_tag_values(forail_values.image_tags(cfg)))
 
 
 def _read_values_file(path: str) -> dict[str, Any]:
@@ -72,10 +78,10 @@ def desired_release(ctx: Context, rel: ReleaseConfig) -> Release | None:
     cfg = ctx.config
     generated: dict[str, Any] = {}
     if rel.kind == "forail":
-        secrets = secrets_store.stored(ctx.state)
+        secrets = secrets_store.in_use(ctx.state, cfg.stack.admin_password_env)
         if secrets is None:
             return None
-        generated = forail_values.forail_values(cfg, secrets)
+        generated = forail_values.forail_values(cfg, secrets, job_execution(cfg, rel))
     elif rel.kind == "forail-operator":
         token = secrets_store.stored_token(ctx.state, cfg.stack.token_env)
         if not token:
@@ -96,7 +102,9 @@ def release_done(ctx: Context, rel: ReleaseConfig) -> bool:
 def install_release(ctx: Context, rel: ReleaseConfig) -> None:
     if rel.kind == "forail":
         secrets_store.load_or_create(ctx.state)
-        if ctx.config.stack.job_execution == "podman":
+        execution = job_execution(ctx.config, rel)
+        ctx.console.print(f"  jobs run as {execution.label}: {execution.reason}")
+        if execution.podman:
             ctx.console.print(f"  [yellow]warning:[/yellow] {forail_values.PODMAN_WARNING}")
     desired = desired_release(ctx, rel)
     if desired is None:
@@ -105,7 +113,7 @@ def install_release(ctx: Context, rel: ReleaseConfig) -> None:
     checkout = checkout_for(ctx.config, rel)
     if checkout is not None:
         ctx.console.print(f"  chart from the local checkout {checkout}")
-    chart = charts.resolve(rel, ctx.state.path("cache"), checkout)
+    chart = charts.resolve(rel, ctx.state.path("cache"), checkout, say=lambda line: ctx.console.print(f"  {line}"))
     token_digest = _token_digest(desired) if rel.kind == "forail-operator" else ""
     previous = releases.release_install(ctx, desired, chart, token=token_digest)
     if rel.kind == "forail-operator" and previous.get("token") and previous.get("token") != token_digest:
@@ -193,17 +201,26 @@ def post_install_step(rel: ReleaseConfig, action: PostInstallConfig) -> Step:
 def describe_source(cfg: Config, rel: ReleaseConfig) -> str:
     checkout = checkout_for(cfg, rel)
     if checkout is not None:
-        return f"local checkout {checkout}, not {rel.git}@{rel.ref}"
-    return rel.chart or f"{rel.git}@{rel.ref}" + (f"/{rel.subdir}" if rel.subdir else "")
+        pinned = f"{rel.git}@{rel.ref}" if rel.git else f"{rel.chart} {rel.version}".strip()
+        return f"local checkout {checkout}, not {pinned}"
+    if rel.git:
+        return f"{rel.git}@{rel.ref}" + (f"/{rel.subdir}" if rel.subdir else "") + \
+            (f", chart {rel.version}" if rel.version else "")
+    return f"{rel.chart} {rel.version}".strip()
+
+
+def forail_summary(cfg: Config, rel: ReleaseConfig) -> str:
+    """What `plan` says of a Forail release beyond its source: how jobs will run and why, and image tags."""
+    execution = job_execution(cfg, rel)
+    text = f"; jobs as {execution.label}: {execution.reason}"
+    tags = forail_values.image_tags(cfg)
+    if tags:
+        text += "; images at " + ", ".join(f"{image} {tag}" for image, tag in tags.items())
+    return text
 
 
 def release_steps(cfg: Config, rel: ReleaseConfig) -> list[Step]:
-    extra = ""
-    if rel.kind == "forail":
-        podman = cfg.stack.job_execution == "podman"
-        extra = f"; jobs as {'podman in a privileged task pod (dev only)' if podman else 'pods'}"
-        if cfg.stack.image_tag:
-            extra += f"; images at {cfg.stack.image_tag}"
+    extra = forail_summary(cfg, rel) if rel.kind == "forail" else ""
     steps = [Step(f"release-{rel.name}", f"helm upgrade --install {rel.name} ({describe_source(cfg, rel)}) in "
                   f"{rel.namespace}" + (" --wait" if rel.wait else "") + extra,
                   lambda ctx: install_release(ctx, rel), lambda ctx: release_done(ctx, rel),
@@ -225,16 +242,79 @@ def stack_steps(cfg: Config) -> list[Step]:
         if rel.kind == "forail-operator":
             steps.append(operator_token.token_step(cfg))
         steps += release_steps(cfg, rel)
-    if cfg.stack.release_of_kind("forail") is not None:
+    forail = cfg.stack.release_of_kind("forail")
+    if forail is not None:
         steps.append(verify.verify_step(cfg))
+        if cfg.stack.verify_job_template:
+            if not any(s.name == "operator-token" for s in steps):
+                steps.append(operator_token.token_step(cfg))
+            execution = job_execution(cfg, forail)
+            steps.append(job_check.job_step(cfg, f"this install runs jobs as {execution.label} "
+                                                 f"({execution.reason}); see stack.job_execution"))
     return steps
 
 
-def uninstall(ctx: Context) -> list[str]:
+# ----------------------------------------------------------------- uninstall
+
+
+def operator_resources(ctx: Context, all_crs: bool) -> list[tuple[str, dict[str, Any]]]:
+    """The operator's custom resources in the stack's namespaces: devcluster's own (labelled managed-by
+    devcluster), or with ``all_crs`` every one of the operator's group. (API path, object) pairs."""
+    cfg = ctx.config
+    namespaces = dict.fromkeys([cfg.namespace, *(r.namespace for r in cfg.stack.releases)])
+    selector = "" if all_crs else "app.kubernetes.io/managed-by=devcluster"
+    found = []
+    kube = ctx.kube()
+    for crd in verify.crds_in_group(ctx, cfg.stack.crd_group):
+        spec = crd["spec"]
+        version = next((v["name"] for v in spec["versions"] if v.get("storage")), spec["versions"][0]["name"])
+        for ns in namespaces:
+            base = f"/apis/{spec['group']}/{version}/namespaces/{ns}/{spec['names']['plural']}"
+            found += [(f"{base}/{obj['metadata']['name']}", obj) for obj in kube.list(base, selector)]
+    return found
+
+
+def delete_operator_resources(ctx: Context, all_crs: bool, timeout: float) -> list[str]:
+    """Delete the operator's CRs while the operator still runs, and wait until its finalizers let them go. A CR
+    still held after ``timeout`` is an error naming it and its finalizers: stripping them would leave the
+    objects in Forail behind, so that is the user's call, never done silently."""
+    targets = operator_resources(ctx, all_crs)
+    if not targets:
+        return []
+    kube = ctx.kube()
+    names = [f"{obj['kind']} {obj['metadata']['namespace']}/{obj['metadata']['name']}" for _, obj in targets]
+    for path, _ in targets:
+        kube.delete(path)
+
+    def gone() -> tuple[bool, str]:
+        left = [(path, obj) for path, obj in ((p, kube.read(p)) for p, _ in targets) if obj is not None]
+        return not left, f"{len(left)} left: " + ", ".join(
+            f"{o['kind']} {o['metadata']['name']} (finalizers: {', '.join(o['metadata'].get('finalizers') or [])})"
+            for _, o in left)
+
+    try:
+        wait_for("the operator to finalize its resources", gone, timeout=timeout, console=ctx.console,
+                 interval=0.25, max_interval=2.0)
+    except DevclusterError as exc:
+        raise DevclusterError(
+            f"custom resources still held by their finalizers after {int(timeout)}s; the operator was left "
+            f"installed so it can finish: {gone()[1]}",
+            "kubectl logs -n <operator namespace> -l app.kubernetes.io/name=forail-operator; if the operator cannot "
+            "finish, remove a finalizer yourself: kubectl patch <kind> <name> -n <ns> --type merge "
+            "-p '{\"metadata\":{\"finalizers\":null}}'") from exc
+    return names
+
+
+def uninstall(ctx: Context, all_crs: bool = False) -> tuple[list[str], list[str]]:
+    """The operator's CRs first (their finalizers need the running operator), then every release, last
+    first. Returns (CRs deleted, releases removed)."""
+    deleted: list[str] = []
+    if ctx.config.stack.release_of_kind("forail-operator") is not None:
+        deleted = delete_operator_resources(ctx, all_crs, ctx.config.timeouts.rollout)
     removed = []
     helm = releases.helm_for(ctx)
     for rel in reversed(ctx.config.stack.releases):
         if helm.uninstall(rel.name, rel.namespace):
             removed.append(rel.name)
     releases.forget(ctx, removed)
-    return removed
+    return deleted, removed

@@ -43,7 +43,7 @@ def test_plan_lists_the_steps_of_each_provider(provider: str, first_steps: list[
             if line.startswith("│") and line.split("│")[1].strip().isdigit()]
     common = ["local-path-storage", "traefik", "namespace", "tls-secret", "coredns-rewrite", "rollout", "hosts",
               "stack-secrets", "release-forail", "ready-forail", "operator-token", "release-forail-operator",
-              "ready-forail-operator", "verify"]
+              "ready-forail-operator", "verify", "verify-job"]
     assert rows == first_steps + common
 
 

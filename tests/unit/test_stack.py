@@ -13,10 +13,9 @@ import json
 import os
 import shutil
 import tarfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import yaml
@@ -34,6 +33,7 @@ from devcluster.local import secrets as secrets_store
 from devcluster.local.state import State
 from devcluster.stages import forail_values, operator_token, stack
 from tests.fakeapi import FakeApiServer
+from tests.forail_standin import ForailStandIn, start_standin
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -125,6 +125,14 @@ def render(tmp_path: Path, chart: str, generated: dict[str, Any], values: dict[s
     return {(d["kind"], d["metadata"]["name"]): d for d in docs}
 
 
+def values_for(cfg: config.Config, tmp_path: Path) -> dict[str, Any]:
+    """The generated layer of the config's Forail release, with the job execution devcluster chooses for it."""
+    rel = cfg.stack.release_of_kind("forail")
+    assert rel is not None
+    return forail_values.forail_values(cfg, secrets_store.load_or_create(State(tmp_path / "st")),
+                                       stack.job_execution(cfg, rel))
+
+
 def b64(data: dict[str, str], key: str) -> str:
     return base64.b64decode(data[key]).decode()
 
@@ -134,13 +142,14 @@ def test_derived_values_render_for_any_hostname_and_node_ports_with_real_helm(tm
     """hostname forail-dev.lan with NodePorts 31080/31443: allowedHosts keeps loopback (probes), the CSRF
     origins follow the ports, the Ingress takes the host, class and TLS secret."""
     cfg = config.load(None, {"hostname": "forail-dev.lan", "node_ports.http": 31080, "node_ports.https": 31443})
-    generated = secrets_store.load_or_create(State(tmp_path / "st"))
-    objs = render(tmp_path, "forail-test", forail_values.forail_values(cfg, generated))
+    values = values_for(cfg, tmp_path)
+    generated = values["secrets"]
+    objs = render(tmp_path, "forail-test", values)
     settings = objs[("ConfigMap", "forail-settings")]["data"]
     assert settings["FORAIL_ALLOWED_HOSTS"].startswith("forail-dev.lan,127.0.0.1,localhost,forail-web,")
     assert settings["FORAIL_CSRF_TRUSTED_ORIGINS"] == \
         "http://forail-dev.lan:31080,https://forail-dev.lan:31443,https://forail-dev.lan"
-    assert settings["FORAIL_NODE_TYPE"] == "control"
+    assert settings["FORAIL_NODE_TYPE"] == "hybrid", "the pinned chart 2026.7.1 runs jobs only as hybrid"
     secret = objs[("Secret", "forail-secrets")]["data"]
     assert b64(secret, "forailAdminPassword") == generated["forailAdminPassword"]
     assert b64(secret, "postgresPassword") == generated["postgresPassword"]
@@ -171,8 +180,7 @@ def test_podman_jobs_render_privileged_task_and_hybrid_without_privileges_is_ref
     from devcluster.clients import runner
 
     cfg = config.load(None, {"stack.job_execution": "podman"})
-    generated = secrets_store.load_or_create(State(tmp_path / "st"))
-    objs = render(tmp_path, "forail-test", forail_values.forail_values(cfg, generated))
+    objs = render(tmp_path, "forail-test", values_for(cfg, tmp_path))
     assert objs[("ConfigMap", "forail-settings")]["data"]["FORAIL_NODE_TYPE"] == "hybrid"
     task = objs[("Deployment", "forail-task")]["spec"]["template"]["spec"]["containers"][0]
     assert task["securityContext"] == {"privileged": True}
@@ -186,8 +194,7 @@ def test_image_tag_sets_both_images_on_top_of_every_layer_with_real_helm(tmp_pat
     cfg = config.load(None, {"stack.image_tag": "dev"})
     rel = cfg.stack.releases[0]
     rel.values = {"images": {"backend": {"tag": "pinned"}}}
-    generated = forail_values.forail_values(cfg, secrets_store.load_or_create(State(tmp_path / "st")))
-    objs = render(tmp_path, "forail-test", generated, stack._user_layers(cfg, rel))
+    objs = render(tmp_path, "forail-test", values_for(cfg, tmp_path), stack._user_layers(cfg, rel))
     for name in ("forail-web", "forail-task", "forail-frontend"):
         container = objs[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]
         assert container["image"].endswith(":dev") and container["imagePullPolicy"] == "IfNotPresent", container
@@ -198,7 +205,7 @@ def test_values_precedence_is_generated_then_files_then_inline_with_real_helm(tm
     """Helm applies --values left to right: a user's values file must beat the generated values, and the
     user's inline values must beat both (rendered by the real helm, whose merge is deep)."""
     cfg = config.load(None)
-    generated = forail_values.forail_values(cfg, secrets_store.load_or_create(State(tmp_path / "st")))
+    generated = values_for(cfg, tmp_path)
     generated["images"] = {"backend": {"tag": "from-generated"}, "frontend": {"tag": "from-generated"}}
     user_file = tmp_path / "mine.yaml"
     user_file.write_text("images:\n  backend:\n    tag: from-file\n  frontend:\n    tag: from-file\n")
@@ -218,7 +225,7 @@ def test_lint_passes_with_generated_values_and_render_fails_without_the_admin_pa
     from devcluster.clients import runner
 
     cfg = config.load(None)
-    values = forail_values.forail_values(cfg, secrets_store.load_or_create(State(tmp_path / "st")))
+    values = values_for(cfg, tmp_path)
     vf = tmp_path / "v.yaml"
     vf.write_text(yaml.safe_dump(values))
     lint = runner.run([HELM, "lint", "--strict", str(CHARTS / "forail-test"), "--values", str(vf)], check=False)
@@ -244,55 +251,26 @@ def test_operator_values_render_with_real_helm(tmp_path: Path) -> None:
 def test_default_releases_follow_the_published_charts() -> None:
     cfg = config.load(None)
     forail, operator = cfg.stack.releases
-    assert (forail.git, forail.ref, forail.kind) == ("https://github.com/forail-platform/forail-helm.git",
-                                                      "v2026.07.1", "forail")
-    assert (operator.git, operator.ref, operator.subdir) == (
-        "https://github.com/forail-platform/forail-operator.git", "v2026.06.0", "helm")
+    assert (forail.chart, forail.version, forail.git, forail.kind) == (
+        "oci://ghcr.io/forail-platform/forail-helm", "2026.7.1", "", "forail")
+    assert (operator.git, operator.ref, operator.version, operator.subdir) == (
+        "https://github.com/forail-platform/forail-operator.git", "v2026.07.1", "2026.7.1", "helm")
     assert cfg.stack.crd_group == "forail.forail-platform.io"
-    assert cfg.stack.job_execution == "pods"
+    assert cfg.stack.job_execution == "auto"
+    execution = stack.job_execution(cfg, forail)
+    assert execution.podman and "2026.7.1 (from the OCI pin)" in execution.reason
 
 
 # ----------------------------------------------------------------- the install flow
 
 
-class Traefik(BaseHTTPRequestHandler):
-    """Stand-in for Traefik + Forail on the HTTP NodePort, for the Ingress host only: `/api/v2/ping/`,
-    `/api/v2/me/` (200 for a token in ``accepted_tokens``, 401 otherwise) and the frontend's `/`."""
+Traefik = ForailStandIn  # Traefik routing to Forail: the stand-in answers for the Ingress host only
 
-    hostname = "forail.lan"
-    accepted_tokens: ClassVar[set[str]] = set()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        code, ctype, body = 404, "text/plain", b"404 page not found"
-        if self.headers.get("Host") == self.hostname:
-            if self.path == "/api/v2/ping/":
-                code, ctype, body = 200, "application/json", json.dumps({"version": "test", "ha": False}).encode()
-            elif self.path == "/api/v2/me/":
-                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
-                ok = token in self.accepted_tokens
-                code, ctype = (200 if ok else 401), "application/json"
-                body = json.dumps({"results": [{"username": "admin"}]} if ok else {"detail": "bad token"}).encode()
-            elif self.path == "/":
-                code, ctype, body = 200, "text/html", b"<html>forail</html>"
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+ENV_TOKEN = "env-token-0123456789abcdef"
 
 
 def node_port_server() -> ThreadingHTTPServer:
-    for port in range(31900, 32700):
-        try:
-            server = ThreadingHTTPServer(("127.0.0.1", port), Traefik)
-        except OSError:
-            continue
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server
-    raise RuntimeError("no free NodePort-range port on loopback")
+    return start_standin(Traefik)
 
 
 @pytest.fixture
@@ -309,9 +287,9 @@ def stack_env(tmp_path: Path, fake_api: FakeApiServer, fake_tools, monkeypatch: 
     monkeypatch.setenv("REAL_HELM", HELM)
     monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", "")
     fake_tools.add("helm", (FIXTURES / "fake_helm.py").read_text())
+    Traefik.reset()
+    Traefik.accepted_tokens.add(ENV_TOKEN)
     server = node_port_server()
-    monkeypatch.setattr(Traefik, "accepted_tokens", set())
-    monkeypatch.setattr(Traefik, "hostname", "forail.lan")
     kubeconfig = fake_api.write_kubeconfig(tmp_path / "kubeconfig", "kind-test")
     hosts = tmp_path / "hosts"
     hosts.write_text("")
@@ -593,7 +571,13 @@ def test_up_with_another_hostname_and_node_ports_derives_the_forail_values(
     assert values["forail"]["allowedHosts"] == "forail-dev.lan,127.0.0.1,localhost"
     assert values["forail"]["csrfTrustedOrigins"] == \
         f"http://forail-dev.lan:{http},https://forail-dev.lan:31443,https://forail-dev.lan"
-    assert values["ingress"]["host"] == "forail-dev.lan" and values["forail"]["node"]["type"] == "control"
+    assert values["ingress"]["host"] == "forail-dev.lan"
+    # the fixture chart is 2026.7.1: jobs run only as hybrid with both privileges
+    assert values["forail"]["node"]["type"] == "hybrid"
+    assert values["task"] == {"privileged": True, "hostCgroup": True}
+    task = fake_api.get("apps/v1", "deployments", "forail-task", "forail")
+    assert task and task["spec"]["template"]["spec"]["containers"][0]["securityContext"] == {"privileged": True}
+    assert Traefik.launches, "verify launched a job"
     settings = fake_api.get("v1", "configmaps", "forail-settings", "forail")
     assert settings and settings["data"]["FORAIL_ALLOWED_HOSTS"].startswith("forail-dev.lan,127.0.0.1,localhost")
     assert fake_api.get("forail.forail-platform.io/v1alpha1", "inventories", "devcluster-smoke", "forail")
@@ -655,7 +639,7 @@ def test_plan_says_when_sibling_checkouts_replace_git(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["plan", "--config", str(cfg)], env={"COLUMNS": "400"})
     assert result.exit_code == 0
     out = " ".join(result.output.split())
-    assert f"local checkout {work / 'forail-helm'}, not https://github.com/forail-platform/forail-helm.git" in out
+    assert f"local checkout {work / 'forail-helm'}, not oci://ghcr.io/forail-platform/forail-helm 2026.7.1" in out
     assert f"local checkout {work / 'forail-operator' / 'helm'}" in out
     off = CliRunner().invoke(app, ["plan", "--config", str(cfg)], env={"COLUMNS": "400"})
     cfg.write_text("name: dev\nstack:\n  use_checkouts: false\n")
@@ -708,7 +692,9 @@ def test_release_checks_are_read_only_no_clone_no_secrets(fake_tools, tmp_path: 
 def test_config_without_a_file_shows_the_upstream_defaults() -> None:
     result = cli("config")
     doc = yaml.safe_load(result.output)
-    assert [r["ref"] for r in doc["stack"]["releases"]] == ["v2026.07.1", "v2026.06.0"]
+    forail, operator = doc["stack"]["releases"]
+    assert (forail["chart"], forail["version"]) == ("oci://ghcr.io/forail-platform/forail-helm", "2026.7.1")
+    assert (operator["ref"], operator["version"]) == ("v2026.07.1", "2026.7.1")
     assert doc["stack"]["crd_group"] == "forail.forail-platform.io"
 
 
