@@ -29,6 +29,7 @@ import base64
 import binascii
 import copy
 import datetime
+import hashlib
 import json
 import random
 import re
@@ -36,12 +37,14 @@ import threading
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests import fakeproto
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ RESOURCES = [
     Res("apps", "v1", "deployments", "Deployment", True),
     Res("apps", "v1", "statefulsets", "StatefulSet", True),
     Res("apps", "v1", "daemonsets", "DaemonSet", True),
+    Res("apps", "v1", "replicasets", "ReplicaSet", True),
     Res("batch", "v1", "jobs", "Job", True),
     Res("storage.k8s.io", "v1", "storageclasses", "StorageClass", False),
     Res("networking.k8s.io", "v1", "ingresses", "Ingress", True),
@@ -86,19 +90,20 @@ FieldPath = tuple[str, ...]  # ("spec", "template", ...); 'k:{"name":"web"}' pic
 
 # Built-in kinds whose status is a subresource (their REST storage has a status strategy): writes to the main
 # resource keep the stored status, writes to /status change nothing else.
-STATUS_SUBRESOURCE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "Node", "Pod", "Service", "Namespace",
-                            "PersistentVolumeClaim", "Ingress", "CustomResourceDefinition"}
+STATUS_SUBRESOURCE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Node", "Pod", "Service",
+                            "Namespace", "PersistentVolumeClaim", "Ingress", "CustomResourceDefinition"}
 # Kinds whose registry sets ReturnDeletedObject (pkg/registry/*/storage; the OpenAPI spec, hence the kubernetes
 # client's delete_* return types, says the same): DELETE answers with the object, the others with a Status naming
 # it. A Namespace answers with itself, Terminating, while its controller empties it.
 RETURNS_DELETED_OBJECT = {"Pod", "Service", "ServiceAccount", "StorageClass", "Namespace", "PersistentVolumeClaim"}
 # What the pod template is called in each workload kind, for the pod validation.
 POD_TEMPLATE = {"Deployment": ("spec", "template"), "StatefulSet": ("spec", "template"),
+                "ReplicaSet": ("spec", "template"),
                 "DaemonSet": ("spec", "template"), "Job": ("spec", "template")}
 # Fields kube-apiserver refuses to change on update (422 Invalid, "field is immutable").
 IMMUTABLE = {"Secret": [("type",)], "Job": [("spec", "selector"), ("spec", "template")],
              "Deployment": [("spec", "selector")], "StatefulSet": [("spec", "selector")],
-             "DaemonSet": [("spec", "selector")]}
+             "DaemonSet": [("spec", "selector")], "ReplicaSet": [("spec", "selector")]}
 # StatefulSet update validation (pkg/apis/apps/validation): everything else in its spec is forbidden to change.
 STATEFULSET_MUTABLE = {"replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",
                        "minReadySeconds"}
@@ -116,7 +121,8 @@ JSON_PATCH = "application/json-patch+json"
 # strategic merge (no Go struct tags to merge by).
 BUILTIN_PATCH_TYPES = [JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH]
 CUSTOM_PATCH_TYPES = [JSON_PATCH, MERGE_PATCH, APPLY_PATCH]
-BODY_TYPES = ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+BODY_TYPES = ["application/json", "application/yaml", PROTOBUF]
 CREATION_TIMESTAMP = "2026-01-01T00:00:00Z"
 
 
@@ -960,6 +966,8 @@ class FakeApiServer:
                 obj["status"] = copy.deepcopy((old or {}).get("status") or {})
             elif key not in self._pending:
                 obj["status"] = ready
+            if res.kind == "Deployment":
+                self._replica_set(obj, ns, n)
             self._running_pod(obj, ns)
         if self.auto_ready and not status_write and res.kind == "Job":
             obj["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
@@ -989,6 +997,29 @@ class FakeApiServer:
         obj = self.objects[key]
         obj["status"] = pending.status
         obj["metadata"]["resourceVersion"] = self._next_rv()
+
+    def _replica_set(self, deployment: dict[str, Any], ns: str, replicas: int) -> None:
+        """What the deployment controller makes: a ReplicaSet it controls whose template is the Deployment's plus
+        the pod-template-hash label (helm --wait finds a Deployment's new ReplicaSet this way and counts its ready
+        replicas). Its status is ready at once: a rollout lag is the Deployment's (``rollout_delay``)."""
+        template = copy.deepcopy(deployment.get("spec", {}).get("template") or {})
+        digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+        template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = digest
+        selector = copy.deepcopy(deployment.get("spec", {}).get("selector") or {})
+        selector.setdefault("matchLabels", {})["pod-template-hash"] = digest
+        meta = deployment["metadata"]
+        name = f"{meta['name']}-{digest}"
+        self.objects[("apps/v1", "replicasets", ns, name)] = {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": name, "namespace": ns, "labels": template["metadata"]["labels"],
+                         "uid": str(uuid.uuid4()), "creationTimestamp": CREATION_TIMESTAMP,
+                         "resourceVersion": self._next_rv(), "generation": 1,
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": meta["name"],
+                                              "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]},
+            "spec": {"replicas": replicas, "selector": selector, "template": template},
+            "status": {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas,
+                       "fullyLabeledReplicas": replicas, "observedGeneration": 1},
+        }
 
     def _running_pod(self, owner: dict[str, Any], ns: str) -> None:
         """What a ReplicaSet controller and a kubelet would eventually produce: one Running, ready pod."""
@@ -1202,6 +1233,11 @@ class FakeApiServer:
         if req.content_type not in ["", *BODY_TYPES]:
             raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
                            f"media types include: {', '.join(BODY_TYPES)}")
+        if req.content_type == PROTOBUF:
+            try:
+                req = replace(req, raw=json.dumps(fakeproto.decode(req.raw)).encode())
+            except (fakeproto.ProtoError, UnicodeDecodeError) as exc:
+                raise ApiError(415, "UnsupportedMediaType", f"protobuf body: {exc}") from exc
         return self._parse(req, res, yaml_body="yaml" in req.content_type)
 
     def _parse(self, req: Request, res: Res, yaml_body: bool) -> Any:
@@ -1468,7 +1504,10 @@ class FakeApiServer:
         if obj is None:
             raise not_found(res, name)
         try:
-            options = json.loads(req.raw) if req.raw.strip() else {}
+            if req.content_type == PROTOBUF and req.raw:
+                options = fakeproto.decode(req.raw)
+            else:
+                options = json.loads(req.raw) if req.raw.strip() else {}
         except ValueError as exc:
             raise bad_request(f"the object provided is unrecognized (must be of type DeleteOptions): {exc}") from exc
         preconditions = (options or {}).get("preconditions") or {}
@@ -1549,6 +1588,11 @@ class FakeApiServer:
             return Reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
                 {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v}],
                  "preferredVersion": {"groupVersion": f"{g}/{v}", "version": v}} for g, v in groups]})
+        if path == "/openapi/v3":
+            return Reply(200, {"paths": {gv_path: {"serverRelativeURL": f"/openapi/v3/{gv_path}?hash={self._rv}"}
+                                         for gv_path in sorted({self._gv_path(r) for r in self.resources})}})
+        if path.startswith("/openapi/v3/"):
+            return self._openapi_v3(path[len("/openapi/v3/"):])
         if path == "/api/v1" or (path.startswith("/apis/") and path.count("/") == 3):
             gv = "v1" if path == "/api/v1" else path[len("/apis/"):]
             entries = []
@@ -1568,6 +1612,34 @@ class FakeApiServer:
                 return None
             return Reply(200, {"kind": "APIResourceList", "groupVersion": gv, "resources": entries})
         return None
+
+    @staticmethod
+    def _gv_path(res: Res) -> str:
+        return f"apis/{res.group}/{res.version}" if res.group else "api/v1"
+
+    def _openapi_v3(self, gv_path: str) -> Reply | None:
+        """The OpenAPI v3 document of one group/version, as far as clients read it: each object path with its
+        operations tagged x-kubernetes-group-version-kind and the query parameters they take. kubectl's and helm's
+        builder look for `fieldValidation` on PATCH to leave schema validation to the server (which kube-apiserver
+        has done since 1.27); without OpenAPI they fall back to /openapi/v2 and fail. No schemas are served."""
+        served = [r for r in self.resources if self._gv_path(r) == gv_path]
+        if not served:
+            return None
+        params = [{"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+                  for n in ("dryRun", "fieldManager", "fieldValidation")]
+        paths: dict[str, Any] = {}
+        for r in served:
+            gvk = {"group": r.group, "version": r.version, "kind": r.kind}
+            base = f"/{gv_path}/namespaces/{{namespace}}/{r.plural}" if r.namespaced else f"/{gv_path}/{r.plural}"
+            paths[base] = {verb: {"x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk,
+                                  "parameters": params if verb == "post" else []}
+                           for verb, action in (("get", "list"), ("post", "post"))}
+            paths[base + "/{name}"] = {verb: {"x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk,
+                                              "parameters": params if verb in ("put", "patch") else []}
+                                       for verb, action in (("get", "get"), ("put", "put"), ("patch", "patch"),
+                                                            ("delete", "delete"))}
+        return Reply(200, {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.30.13-fake"},
+                           "paths": paths, "components": {"schemas": {}}})
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

@@ -25,6 +25,9 @@ from devcluster.errors import DevclusterError
 from devcluster.local.state import write_private
 
 HELM_HINT = "install helm 3.12+ (https://helm.sh/docs/intro/install/) and make sure it is on PATH"
+# What helm records while an install/upgrade/rollback runs, and leaves behind when it dies mid-way: every later
+# `helm upgrade` then fails "another operation (install/upgrade/rollback) is in progress".
+PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 
 
 @dataclass
@@ -124,8 +127,7 @@ class Helm:
                                    "--namespace", rel.namespace, "--create-namespace", *values]
             if rel.wait:
                 argv += ["--wait", "--timeout", f"{rel.timeout}s"]
-            runner.run(argv, timeout=rel.timeout + 120,
-                       hint=f"inspect with: helm status {rel.name} -n {rel.namespace}")
+            runner.run(argv, timeout=rel.timeout + 120)  # the release's step says how to inspect it
 
     def template(self, rel: Release) -> str:
         with self._values_args(rel) as values:
@@ -140,6 +142,29 @@ class Helm:
                 return None
             raise DevclusterError(f"helm status {name} failed: {res.stderr.strip()}", HELM_HINT)
         return json.loads(res.stdout)
+
+    def history(self, name: str, namespace: str) -> list[dict[str, Any]]:
+        res = runner.run(self._base() + ["history", name, "--namespace", namespace, "--output", "json"],
+                         timeout=60, hint=HELM_HINT)
+        return json.loads(res.stdout or "[]")
+
+    def recover(self, name: str, namespace: str, status: dict[str, Any], timeout: int = 300) -> str:
+        """Undo what a helm that died mid-operation left ``pending-*`` (``status`` is `helm status`'s answer), so
+        the next `helm upgrade --install` can run; says what was done. Only for a caller that knows no helm is
+        still running on this release. A first install never finished: uninstall it (it is installed again next);
+        an upgrade or rollback: roll back to the last revision that was deployed."""
+        state, revision = status["info"]["status"], int(status["version"])
+        was = f"{name}: revision {revision} was left {state} by a helm that did not finish"
+        earlier = [h for h in self.history(name, namespace) if int(h["revision"]) < revision]
+        deployed = [int(h["revision"]) for h in earlier if h["status"] == "deployed"] or \
+                   [int(h["revision"]) for h in earlier if h["status"] == "superseded"]
+        if not deployed:  # a first install (pending-install of revision 1), or nothing to go back to
+            self.uninstall(name, namespace, timeout)
+            return f"{was}; uninstalled it to install it again"
+        target = max(deployed)
+        runner.run(self._base() + ["rollback", name, str(target), "--namespace", namespace],
+                   timeout=timeout + 60, hint=f"helm history {name} -n {namespace}")
+        return f"{was}; rolled back to revision {target}, the last one deployed, to upgrade from there"
 
     def uninstall(self, name: str, namespace: str, timeout: int = 300) -> bool:
         if self.status(name, namespace) is None:

@@ -63,6 +63,9 @@ class Step:
     action: Callable[[Context], None]
     check: Callable[[Context], bool] | None = None
     hint: str = ""
+    # A step that establishes that the cluster exists and answers (a provider's kubeconfig/target step):
+    # `--from` never skips it, since every later step would act on a cluster that may not be there.
+    gate: bool = False
 
     def is_done(self, ctx: Context) -> bool:
         return self.check(ctx) if self.check is not None else False
@@ -94,13 +97,54 @@ def select(steps: list[Step], start_from: str | None) -> list[Step]:
     return steps[names.index(start_from) :]
 
 
+def gates_before(steps: list[Step], start_from: str | None) -> list[Step]:
+    """The gate steps ``--from`` would skip: they still run."""
+    skipped = steps[: len(steps) - len(select(steps, start_from))]
+    return [s for s in skipped if s.gate]
+
+
+def pass_gate(step: Step, ctx: Context, start_from: str) -> Outcome:
+    """A gate before the resume point: its check must pass (a check-less gate runs its action, which only
+    checks). It is never made here: the steps before it, which ``--from`` skips, may be what is missing."""
+    start = time.monotonic()
+    with ctx.console.status(f"{step.name}: checking"):
+        if step.check is None:
+            step.action(ctx)
+        elif not step.is_done(ctx):
+            raise StepError(
+                f"--from {start_from} skips the steps that make the cluster, but step '{step.name}' is not done "
+                f"({step.summary})",
+                f"resume from an earlier step: {ctx.resume_command} --from {step.name}, or run "
+                f"{ctx.resume_command} without --from")
+    ctx.console.print(f"[green]✓[/green] {step.name} [dim](checked: --from never skips it)[/dim]")
+    return Outcome(step.name, "done", time.monotonic() - start)
+
+
+def failed(step: Step, exc: Exception, ctx: Context) -> StepError:
+    """Which step failed, why, and the command that resumes there."""
+    hint = (step.hint + "; " if step.hint else "") + f"then resume with: {ctx.resume_command} --from {step.name}"
+    detail = str(exc)
+    if isinstance(exc, DevclusterError) and exc.hint:
+        hint = exc.hint + "; " + hint
+        detail = exc.message
+    return StepError(f"step '{step.name}' failed: {detail}", hint)
+
+
 def execute(steps: list[Step], ctx: Context, start_from: str | None = None) -> list[Outcome]:
     chosen = select(steps, start_from)
+    gates = gates_before(steps, start_from)
     outcomes: list[Outcome] = []
     if ctx.dry_run:
-        ctx.console.print(plan_table(chosen, f"dry run: {ctx.provider.name} cluster {ctx.config.name!r}"))
+        ctx.console.print(plan_table(gates + chosen, f"dry run: {ctx.provider.name} cluster {ctx.config.name!r}"))
         ctx.console.print("[yellow]dry run: nothing was checked or changed[/yellow]")
-        return [Outcome(s.name, "would run", 0.0) for s in chosen]
+        return [Outcome(s.name, "would run", 0.0) for s in gates + chosen]
+    for gate in gates:
+        try:
+            outcomes.append(pass_gate(gate, ctx, start_from or ""))
+        except (KeyboardInterrupt, StepError):
+            raise
+        except Exception as exc:
+            raise failed(gate, exc, ctx) from exc
     for step in chosen:
         start = time.monotonic()
         try:
@@ -119,13 +163,7 @@ def execute(steps: list[Step], ctx: Context, start_from: str | None = None) -> l
         except StepError:
             raise
         except Exception as exc:
-            hint = (step.hint + "; " if step.hint else "") + \
-                f"then resume with: {ctx.resume_command} --from {step.name}"
-            detail = str(exc)
-            if isinstance(exc, DevclusterError) and exc.hint:
-                hint = exc.hint + "; " + hint
-                detail = exc.message
-            raise StepError(f"step '{step.name}' failed: {detail}", hint) from exc
+            raise failed(step, exc, ctx) from exc
         elapsed = time.monotonic() - start
         outcomes.append(Outcome(step.name, "ran", elapsed))
         ctx.console.print(f"[green]✓[/green] {step.name} [dim]({elapsed:.1f}s)[/dim]")

@@ -25,6 +25,14 @@ from devcluster.errors import DevclusterError
 from devcluster.local.state import ensure_dir
 
 LOCK_FILE = "cluster.lock"
+# The state dirs whose lock this process holds: work that is only safe when no other devcluster run can be
+# changing the cluster (recovering what a dead run left half-done) asks `held()`.
+_held: set[Path] = set()
+
+
+def held(state_root: Path) -> bool:
+    """Whether this process holds the lock of the cluster whose state dir is ``state_root``."""
+    return state_root.resolve() in _held
 
 
 def _holder(path: Path) -> dict[str, Any]:
@@ -87,9 +95,11 @@ def cluster_lock(state_root: Path, cluster: str, wait_seconds: float = 0.0,
                 "since": time.time()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
+        _held.add(state_root.resolve())
         try:
             yield
         finally:
+            _held.discard(state_root.resolve())
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:

@@ -155,7 +155,7 @@ class Provider(ABC):
                                   f"create it with `devcluster up --provider {self.name}`")
 
         return Step("reachable", f"the {self.name} cluster {self.cfg.name!r} exists and its API answers", fail,
-                    self.kubeconfig_reachable)
+                    self.kubeconfig_reachable, gate=True)
 
 
 def nodes_ready_probe(ctx: Context, expected: int | None) -> tuple[bool, str]:

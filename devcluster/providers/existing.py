@@ -53,7 +53,7 @@ class ExistingProvider(Provider):
 
     def _target_step(self) -> Step:
         return Step("target", "check the kubeconfig/context exists, is reachable and is safe to install into",
-                    self._check_target)
+                    self._check_target, gate=True)
 
     def cluster_steps(self) -> list[Step]:
         return [self._target_step(), nodes_ready_step(self)]

@@ -182,7 +182,7 @@ class KindProvider(Provider):
                  f"image {self.cfg.kind.node_image.split('@')[0]}", self._create,
                  lambda ctx: self.cluster_exists(), hint=f"kind export logs --name {self.cfg.name}"),
             Step("kubeconfig", f"write the cluster's kubeconfig to {self.state.kubeconfig} (0600)",
-                 self._export_kubeconfig, self.kubeconfig_reachable),
+                 self._export_kubeconfig, self.kubeconfig_reachable, gate=True),
             nodes_ready_step(self),
         ]
 

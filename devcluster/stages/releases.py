@@ -12,8 +12,10 @@ from dataclasses import replace
 from typing import Any
 
 from devcluster.clients.charts import ensure_dependencies
-from devcluster.clients.helm import ChartRef, Helm, Release
+from devcluster.clients.helm import PENDING, ChartRef, Helm, Release
 from devcluster.engine.steps import Context
+from devcluster.errors import DevclusterError
+from devcluster.local import clusterlock
 
 RELEASES_FILE = "releases.json"
 
@@ -53,6 +55,7 @@ def release_install(ctx: Context, rel: Release, chart: ChartRef | None = None, *
     helm = helm_for(ctx)
     installed = replace(rel, chart=chart) if chart is not None else rel
     ensure_dependencies(installed.chart, helm.binary)
+    recover_crashed(ctx, helm, rel)
     helm.upgrade_install(installed)
     status = helm.status(rel.name, rel.namespace) or {}
     previous = record(ctx, rel.name)
@@ -61,6 +64,22 @@ def release_install(ctx: Context, rel: Release, chart: ChartRef | None = None, *
                          **extra}
     ctx.state.write_json(RELEASES_FILE, records)
     return previous
+
+
+def recover_crashed(ctx: Context, helm: Helm, rel: Release) -> None:
+    """A release helm left pending-* blocks every later upgrade. Holding the cluster's lock, this run knows no
+    other devcluster run is installing: the pending operation is a dead one's, and is undone. Without the lock
+    it may be live, so nothing is touched."""
+    status = helm.status(rel.name, rel.namespace)
+    state = (status or {}).get("info", {}).get("status")
+    if status is None or state not in PENDING:
+        return
+    if not clusterlock.held(ctx.state.root):
+        raise DevclusterError(
+            f"release {rel.name} is {state} (revision {status.get('version')}): a helm operation on it is running "
+            "or died mid-way",
+            "devcluster undoes a crashed one only in a run holding the cluster's lock: `devcluster up`")
+    ctx.console.print(f"  [yellow]recovering[/yellow] {helm.recover(rel.name, rel.namespace, status, rel.timeout)}")
 
 
 def forget(ctx: Context, names: list[str]) -> None:

@@ -16,7 +16,7 @@ import vagrant as python_vagrant
 from devcluster.clients import runner
 from devcluster.config import Config, VagrantNode, vagrant_nodes
 from devcluster.engine.steps import Context
-from devcluster.errors import DevclusterError
+from devcluster.errors import CommandError, DevclusterError
 from devcluster.providers.vagrant.host import RANGE_HINT
 
 VAGRANT_HINT = "install Vagrant (https://developer.hashicorp.com/vagrant/install) and make sure it is on PATH"
@@ -24,6 +24,7 @@ VBOX_HINT = "install VirtualBox 7 (https://www.virtualbox.org/wiki/Downloads); V
 CONTROL_PLANE_ENDPOINT = "k8s-api.devcluster"
 POD_CIDR = "10.244.0.0/16"
 SERIAL_TAIL_LINES = 20
+VAGRANTFILE_ERROR = "error loading a Vagrantfile"  # what Vagrant prints before the Vagrantfile's exception
 
 
 class RunnerVagrant(python_vagrant.Vagrant):  # type: ignore[misc]
@@ -36,8 +37,23 @@ class RunnerVagrant(python_vagrant.Vagrant):  # type: ignore[misc]
         self.echo = echo
 
     def _run_vagrant_command(self, args: list[Any]) -> str:
-        return runner.run(self._make_vagrant_command(args), env=self.extra_env, cwd=self.root,
-                          timeout=120, hint=VAGRANT_HINT).stdout
+        try:
+            return runner.run(self._make_vagrant_command(args), env=self.extra_env, cwd=self.root,
+                              timeout=120, hint=VAGRANT_HINT).stdout
+        except CommandError as exc:  # Vagrant is there (a missing one keeps VAGRANT_HINT): say what failed
+            raise DevclusterError(exc.message, self.failure_hint(exc)) from exc
+
+    def failure_hint(self, exc: CommandError) -> str:
+        """Vagrant ran and failed: the Vagrantfile (with the settings devcluster wrote), or the command."""
+        output = exc.stderr + exc.stdout
+        settings = self.extra_env.get("DEVCLUSTER_VAGRANT_CONFIG", "")
+        if VAGRANTFILE_ERROR in output:
+            return (f"Vagrant could not load {Path(self.root) / 'Vagrantfile'} with the settings in {settings} "
+                    "(its error is above); `vagrant validate` in that directory, with DEVCLUSTER_VAGRANT_CONFIG "
+                    "set, shows it again")
+        verb = "timed out" if exc.timed_out else "failed"
+        return f"Vagrant is installed but `vagrant {exc.argv[1] if len(exc.argv) > 1 else ''}` {verb} " \
+               "(its output is above); `devcluster doctor` checks the host"
 
     def _call_vagrant_command(self, args: list[Any]) -> None:
         hint = None
@@ -50,6 +66,8 @@ class RunnerVagrant(python_vagrant.Vagrant):  # type: ignore[misc]
                 hint = RANGE_HINT.format(net="192.168.56.0/24")
             elif "VBoxManage" in text and "not found" in text:
                 hint = VBOX_HINT
+            elif isinstance(exc, CommandError) and VAGRANTFILE_ERROR in exc.stderr + exc.stdout:
+                hint = self.failure_hint(exc)  # the Vagrantfile will not load on another try either
             if hint:
                 raise DevclusterError(exc.message, hint) from exc
             raise

@@ -283,7 +283,7 @@ class VagrantProvider(Provider):
             *self.distribution.bootstrap_steps(),
             Step("kubeconfig", f"copy {self.distribution.admin_conf} from {self.first.name} to "
                  f"{self.state.kubeconfig} (0600), server {self.server_url()}", self._fetch_kubeconfig,
-                 self.kubeconfig_reachable),
+                 self.kubeconfig_reachable, gate=True),
             Step("vms", f"vagrant up {others} one by one (VirtualBox cannot start VMs in parallel), {v.retries} "
                  "tries each", self._start_others, self._others_done),
             Step("join", f"join {others}: {self.distribution.join_summary()}", self._join, self._joined),
