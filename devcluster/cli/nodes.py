@@ -98,7 +98,16 @@ def check_nodes(
 
     Example: devcluster check nodes --junitxml nodes.xml
     """
+    from devcluster.clients.kube import KUBECONFIG_HINT
+    from devcluster.errors import DevclusterError
     from devcluster.reports.nodecheck import run_checks
 
-    ctx = open_context(config_file, provider, dry_run=True)
-    raise typer.Exit(run_checks(ctx, junitxml, [a for a in ctx_.args if a != "--"]))
+    ctx = open_context(config_file, provider, dry_run=True, connects=True)
+    try:
+        code = run_checks(ctx, junitxml, [a for a in ctx_.args if a != "--"])
+    except DevclusterError as exc:
+        if exc.hint == KUBECONFIG_HINT:  # it names --kubeconfig/--context, which check nodes does not have
+            exc.hint = (f"create the cluster with `devcluster up --provider {ctx.provider.name}`; check nodes "
+                        "checks the cluster of --config and --provider")
+        raise
+    raise typer.Exit(code)

@@ -15,6 +15,7 @@ from devcluster.cli.common import (
     KubeconfigOpt,
     ProviderOpt,
     WaitLockOpt,
+    YesOpt,
     app,
     changing,
     command_line,
@@ -22,7 +23,7 @@ from devcluster.cli.common import (
     open_context,
     out,
 )
-from devcluster.errors import DevclusterError
+from devcluster.errors import ConfigError, DevclusterError
 
 stack_app = typer.Typer(help="Install, remove or inspect the stack (Forail + operator by default).",
                         no_args_is_help=True, rich_markup_mode="rich")
@@ -54,7 +55,7 @@ def stack_install(config_file: ConfigOpt = None, provider: ProviderOpt = None, k
     resume = command_line(["stack", "install"], config_file, provider, kubeconfig, context, yes,
                           ["--image-tag", image_tag] if image_tag else [])
     ctx = open_context(config_file, provider, kubeconfig, context, assume_yes=yes, resume_command=resume,
-                       image_tag=image_tag)
+                       image_tag=image_tag, connects=True)
     steps = stack_install_steps(ctx.config, ctx.provider)
     with changing(ctx, wait_lock):
         execute(steps, ctx, start_from)
@@ -62,14 +63,14 @@ def stack_install(config_file: ConfigOpt = None, provider: ProviderOpt = None, k
 
 @stack_app.command("uninstall")
 def stack_uninstall(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
-                    context: ContextOpt = None, wait_lock: WaitLockOpt = 0.0) -> None:
+                    context: ContextOpt = None, wait_lock: WaitLockOpt = 0.0, yes: YesOpt = False) -> None:
     """helm uninstall every stack release, last first. Generated secrets are kept.
 
     Example: devcluster stack uninstall
     """
     from devcluster.stages.stack import uninstall
 
-    ctx = open_context(config_file, provider, kubeconfig, context)
+    ctx = open_context(config_file, provider, kubeconfig, context, assume_yes=yes, connects=True)
     with changing(ctx, wait_lock):
         removed = uninstall(ctx)
     console.print("uninstalled: " + (", ".join(removed) or "nothing was installed"))
@@ -78,7 +79,8 @@ def stack_uninstall(config_file: ConfigOpt = None, provider: ProviderOpt = None,
 @stack_app.command("status")
 def stack_status(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
                  context: ContextOpt = None,
-                 output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table") -> None:
+                 output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+                 yes: YesOpt = False) -> None:
     """Each stack release: helm status, revision, chart, and workload readiness.
 
     Example: devcluster stack status -o json
@@ -88,7 +90,7 @@ def stack_status(config_file: ConfigOpt = None, provider: ProviderOpt = None, ku
     from devcluster.stages.releases import helm_for
     from devcluster.stages.stack import release_workloads_probe
 
-    ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True)
+    ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True, assume_yes=yes, connects=True)
     cfg = ctx.config
     helm = helm_for(ctx)
     rows = []
@@ -153,6 +155,7 @@ def e2e(
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     junitxml: Annotated[Path | None, typer.Option("--junitxml", help="Write a JUnit XML report here.")] = None,
+    yes: YesOpt = False,
 ) -> None:
     """Run the packaged end-to-end suite against the current cluster; extra args go to pytest.
 
@@ -162,7 +165,7 @@ def e2e(
     from devcluster.reports.e2e import e2e_env
     from devcluster.suites import run_suite
 
-    c = open_context(config_file, provider, kubeconfig, context, dry_run=True)
+    c = open_context(config_file, provider, kubeconfig, context, dry_run=True, assume_yes=yes, connects=True)
     cfg = c.config
     ok, detail = Kube(c.provider.access()).reachable()
     if not ok:
@@ -189,6 +192,7 @@ def write_unreachable_junit(path: Path, detail: str) -> None:
 def logs(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
          context: ContextOpt = None,
          collect: Annotated[Path, typer.Option("--collect", help="Directory for the tarball.")] = Path("."),
+         yes: YesOpt = False,
          ) -> None:
     """Collect pods' logs, events, descriptions, helm status, node info and the VMs' serial consoles and
     VBox.log tails (vagrant) into a tarball (CI artifacts); works when the cluster is unreachable too.
@@ -199,7 +203,9 @@ def logs(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig
     from devcluster.clients.diagnostics import collect as do_collect
     from devcluster.stages.releases import helm_for
 
-    ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True)
+    if collect.exists() and not collect.is_dir():
+        raise ConfigError(f"--collect {collect}: is not a directory", "give the directory the tarball goes into")
+    ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True, assume_yes=yes, connects=True)
     cfg = ctx.config
     helm = helm_for(ctx)
     try:
