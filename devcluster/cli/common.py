@@ -192,6 +192,9 @@ def open_context(config_file: Path | None = None, provider: str | None = None, k
 def changing(ctx: Context, wait_lock: float) -> Iterator[None]:
     """Hold the cluster's lock while a command changes it (see clusterlock)."""
     from devcluster.local.clusterlock import cluster_lock
+    from devcluster.local.state import prepare_writable
+
+    prepare_writable(ctx.state.root)
 
     def say(line: str) -> None:
         err_console.print(escape(line), highlight=False)

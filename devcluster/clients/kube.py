@@ -165,7 +165,11 @@ def kubeconfig_location(kubeconfig: Path | None) -> Path:
     if kubeconfig is not None:
         return kubeconfig.expanduser()
     first = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-    return Path(first or "~/.kube/config").expanduser()
+    try:
+        return Path(first or "~/.kube/config").expanduser()
+    except RuntimeError as exc:  # no HOME and no passwd entry
+        raise DevclusterError(f"cannot find the default kubeconfig: {exc} (HOME is not set)",
+                              "set HOME or KUBECONFIG, or pass --kubeconfig") from exc
 
 
 def read_kubeconfig(kubeconfig: Path | None) -> dict[str, Any]:
