@@ -25,7 +25,11 @@ from devcluster.cli.common import (
 )
 from devcluster.errors import ConfigError, DevclusterError
 
-stack_app = typer.Typer(help="Install, remove or inspect the stack (Forail + operator by default).",
+stack_app = typer.Typer(help="Install, remove or inspect the stack (Forail + operator by default).\n\n"
+    "Examples:\n\n"
+    "  devcluster stack install\n\n"
+    "  devcluster stack status -o json\n\n"
+    "  devcluster stack uninstall",
                         no_args_is_help=True, rich_markup_mode="rich")
 app.add_typer(stack_app, name="stack")
 
