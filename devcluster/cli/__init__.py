@@ -27,12 +27,13 @@ def main() -> None:
     try:
         app()
     except DevclusterError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {escape(exc.message)}", highlight=False)
+        # soft_wrap: messages and hints carry commands to copy (the resume command) and paths, one line each.
+        err_console.print(f"[bold red]error:[/bold red] {escape(exc.message)}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console.print(f"[yellow]hint:[/yellow] {escape(exc.hint)}", highlight=False)
+            err_console.print(f"[yellow]hint:[/yellow] {escape(exc.hint)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err_console.print("interrupted: re-run `devcluster up` (steps are idempotent) or use --from")
+        err_console.print("interrupted: re-run `devcluster up` (steps are idempotent) or use --from", soft_wrap=True)
         sys.exit(130)
     except BrokenPipeError:
         # The reader of our output went away (`| head`): nothing is wrong with the command itself.

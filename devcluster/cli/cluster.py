@@ -17,6 +17,7 @@ from devcluster.cli.common import (
     KubeconfigOpt,
     ProviderOpt,
     WaitLockOpt,
+    YesOpt,
     app,
     changing,
     command_line,
@@ -74,7 +75,7 @@ def up(
     extra = (["--skip-stack"] if skip_stack else []) + tag_args
     resume = command_line(["up"], config_file, provider, kubeconfig, context, yes, extra)
     ctx = open_context(config_file, provider, kubeconfig, context, dry_run=dry_run, assume_yes=yes,
-                       resume_command=resume, extra=overrides)
+                       resume_command=resume, extra=overrides, connects=not dry_run)
     cfg = ctx.config
     steps = up_steps(cfg, ctx.provider, skip_stack=skip_stack)
     if dry_run:
@@ -86,7 +87,8 @@ def up(
     seconds = sum(o.seconds for o in outcomes)
     console.print(f"[bold green]cluster {cfg.name!r} is ready[/bold green] "
                   f"({ran} step(s) did work, {len(outcomes) - ran} already done, {seconds:.0f}s)")
-    console.print(f"  export KUBECONFIG={ctx.provider.access().kubeconfig or '~/.kube/config'}")
+    console.print(f"  export KUBECONFIG={escape(str(ctx.provider.access().kubeconfig or '~/.kube/config'))}",
+                  soft_wrap=True)
     for line in platform_urls(cfg):
         console.print(f"  {line}", soft_wrap=True)
 
@@ -175,6 +177,7 @@ def status(
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+    yes: YesOpt = False,
 ) -> None:
     """Show nodes, prerequisite health and the hosts entry; exits 1 when the cluster cannot be reached.
 
@@ -184,7 +187,7 @@ def status(
 
     if output not in ("table", "json"):
         raise ConfigError(f"--output {output}: expected table or json")
-    ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True)
+    ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True, assume_yes=yes, connects=True)
     data = gather(ctx)
     if output == "json":
         out(json.dumps(data, indent=2, default=str))
@@ -271,12 +274,15 @@ def kubeconfig_cmd(
 
       devcluster kubeconfig --merge --use      # then: kubectl get nodes
     """
+    from devcluster.clients.kube import kubeconfig_location
     from devcluster.clients.kubeconfigs import merge_into
 
     ctx = open_context(config_file, provider, dry_run=True)
-    kc = ctx.provider.access().kubeconfig
-    if kc is None or not kc.exists():
-        raise DevclusterError(f"no kubeconfig at {kc}", "run `devcluster up` first")
+    cfg_kc = ctx.provider.access().kubeconfig
+    kc = kubeconfig_location(cfg_kc)  # none given: the one every client reads ($KUBECONFIG, ~/.kube/config)
+    if not kc.is_file():
+        raise DevclusterError(f"no kubeconfig at {kc}", "run `devcluster up` first" if cfg_kc else
+                              "with no existing.kubeconfig in devcluster.yaml, $KUBECONFIG or ~/.kube/config is used")
     if not merge:
         out(str(kc))
         return

@@ -67,7 +67,12 @@ def _silence_stdout() -> None:
 
 
 class _LazyConsole:
-    """A rich Console made on first use: importing rich costs more than `--help` may take."""
+    """A rich Console made on first use: importing rich costs more than `--help` may take.
+
+    Not on a terminal (a pipe, a CI log) nothing is hard-wrapped: rich would otherwise break every line at
+    80 columns, splitting commands and URLs mid-word. On a terminal, prose wraps; commands a user should
+    copy are printed with ``soft_wrap=True`` (one line, however wide).
+    """
 
     def __init__(self, stderr: bool) -> None:
         self._stderr = stderr
@@ -77,8 +82,13 @@ class _LazyConsole:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=True, highlight=False) if self._stderr else \
-                Console(file=_stdout, highlight=False)  # type: ignore[arg-type]
+            stream = sys.stderr if self._stderr else sys.stdout
+            try:
+                terminal = stream.isatty()
+            except (AttributeError, ValueError):
+                terminal = False
+            self._console = Console(stderr=True, highlight=False, soft_wrap=not terminal) if self._stderr else \
+                Console(file=_stdout, highlight=False, soft_wrap=not terminal)  # type: ignore[arg-type]
         return self._console
 
     def __getattr__(self, name: str) -> Any:
@@ -120,6 +130,8 @@ ProviderOpt = Annotated[str | None, typer.Option("--provider", "-p",
 KubeconfigOpt = Annotated[Path | None, typer.Option(
     "--kubeconfig", help="Kubeconfig of an existing cluster (implies --provider existing).")]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="Context in --kubeconfig to use.")]
+YesOpt = Annotated[bool, typer.Option(
+    "--yes", "-y", help="Connect to an existing cluster that is not local or private (refused otherwise).")]
 WaitLockOpt = Annotated[float, typer.Option(
     "--wait-lock", metavar="SECONDS",
     help="When another devcluster run is changing this cluster, wait up to SECONDS for it (default: fail at once).")]
@@ -179,16 +191,27 @@ def make_context(cfg: config.Config, dry_run: bool = False, assume_yes: bool = F
 
 def open_context(config_file: Path | None = None, provider: str | None = None, kubeconfig: Path | None = None,
                  context: str | None = None, *, dry_run: bool = False, assume_yes: bool = False,
-                 resume_command: str = "devcluster up", extra: dict[str, Any] | None = None) -> Context:
-    """The one way a command gets from its options to a cluster context: config, then provider."""
+                 resume_command: str = "devcluster up", extra: dict[str, Any] | None = None,
+                 connects: bool = False) -> Context:
+    """The one way a command gets from its options to a cluster context: config, then provider.
+
+    ``connects``: the command talks to the cluster, so a non-local one is refused here, before any
+    connection (kubernetes client, helm or a test suite), unless ``assume_yes``.
+    """
     cfg = load_config(config_file, provider, kubeconfig, context, extra)
-    return make_context(cfg, dry_run=dry_run, assume_yes=assume_yes, resume_command=resume_command)
+    ctx = make_context(cfg, dry_run=dry_run, assume_yes=assume_yes, resume_command=resume_command)
+    if connects:
+        ctx.provider.refuse_unsafe_target(assume_yes)
+    return ctx
 
 
 @contextlib.contextmanager
 def changing(ctx: Context, wait_lock: float) -> Iterator[None]:
     """Hold the cluster's lock while a command changes it (see clusterlock)."""
     from devcluster.local.clusterlock import cluster_lock
+    from devcluster.local.state import prepare_writable
+
+    prepare_writable(ctx.state.root)
 
     def say(line: str) -> None:
         err_console.print(escape(line), highlight=False)

@@ -19,7 +19,11 @@ from devcluster.cli.common import (
     out,
 )
 
-hosts_app = typer.Typer(help="Manage the devcluster block in /etc/hosts.", no_args_is_help=True,
+hosts_app = typer.Typer(help="Manage the devcluster block in /etc/hosts.\n\n"
+    "Examples:\n\n"
+    "  devcluster hosts add\n\n"
+    "  devcluster hosts show\n\n"
+    "  devcluster hosts remove --hosts-file /tmp/hosts", no_args_is_help=True,
                         rich_markup_mode="rich")
 app.add_typer(hosts_app, name="hosts")
 

@@ -12,8 +12,13 @@ from devcluster.cli.common import ConfigOpt, app, console, open_context
 if TYPE_CHECKING:
     from devcluster.engine.steps import Context
 
-snapshot_app = typer.Typer(help="Save or restore a snapshot of every VM (vagrant provider).", no_args_is_help=True)
-check_app = typer.Typer(help="Checks of the running cluster.", no_args_is_help=True)
+snapshot_app = typer.Typer(help="Save or restore a snapshot of every VM (vagrant provider).\n\n"
+    "Examples:\n\n"
+    "  devcluster snapshot save clean-stack\n\n"
+    "  devcluster snapshot restore clean-stack", no_args_is_help=True)
+check_app = typer.Typer(help="Checks of the running cluster.\n\n"
+    "Example:\n\n"
+    "  devcluster check nodes --junitxml nodes.xml", no_args_is_help=True)
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(check_app, name="check")
 
@@ -32,7 +37,9 @@ def ssh(node: Annotated[str, typer.Argument(help="cp1, cp2, w1, ...")], config_f
     raise typer.Exit(ctx.provider.ssh_interactive(node))
 
 
-image_app = typer.Typer(help="Locally built images into the cluster's nodes.", no_args_is_help=True)
+image_app = typer.Typer(help="Locally built images into the cluster's nodes.\n\n"
+    "Example:\n\n"
+    "  devcluster image load forail-backend:dev", no_args_is_help=True)
 app.add_typer(image_app, name="image")
 
 
@@ -98,7 +105,16 @@ def check_nodes(
 
     Example: devcluster check nodes --junitxml nodes.xml
     """
+    from devcluster.clients.kube import KUBECONFIG_HINT
+    from devcluster.errors import DevclusterError
     from devcluster.reports.nodecheck import run_checks
 
-    ctx = open_context(config_file, provider, dry_run=True)
-    raise typer.Exit(run_checks(ctx, junitxml, [a for a in ctx_.args if a != "--"]))
+    ctx = open_context(config_file, provider, dry_run=True, connects=True)
+    try:
+        code = run_checks(ctx, junitxml, [a for a in ctx_.args if a != "--"])
+    except DevclusterError as exc:
+        if exc.hint == KUBECONFIG_HINT:  # it names --kubeconfig/--context, which check nodes does not have
+            exc.hint = (f"create the cluster with `devcluster up --provider {ctx.provider.name}`; check nodes "
+                        "checks the cluster of --config and --provider")
+        raise
+    raise typer.Exit(code)

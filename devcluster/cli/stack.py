@@ -18,6 +18,7 @@ from devcluster.cli.common import (
     KubeconfigOpt,
     ProviderOpt,
     WaitLockOpt,
+    YesOpt,
     app,
     changing,
     command_line,
@@ -26,9 +27,13 @@ from devcluster.cli.common import (
     open_context,
     out,
 )
-from devcluster.errors import DevclusterError
+from devcluster.errors import ConfigError, DevclusterError
 
-stack_app = typer.Typer(help="Install, remove or inspect the stack (Forail + operator by default).",
+stack_app = typer.Typer(help="Install, remove or inspect the stack (Forail + operator by default).\n\n"
+    "Examples:\n\n"
+    "  devcluster stack install\n\n"
+    "  devcluster stack status -o json\n\n"
+    "  devcluster stack uninstall",
                         no_args_is_help=True, rich_markup_mode="rich")
 app.add_typer(stack_app, name="stack")
 
@@ -61,7 +66,7 @@ def stack_install(config_file: ConfigOpt = None, provider: ProviderOpt = None, k
     overrides, tag_args = image_tag_overrides(image_tag, backend_tag, frontend_tag)
     resume = command_line(["stack", "install"], config_file, provider, kubeconfig, context, yes, tag_args)
     ctx = open_context(config_file, provider, kubeconfig, context, assume_yes=yes, resume_command=resume,
-                       extra=overrides)
+                       extra=overrides, connects=True)
     steps = stack_install_steps(ctx.config, ctx.provider)
     with changing(ctx, wait_lock):
         execute(steps, ctx, start_from)
@@ -69,7 +74,7 @@ def stack_install(config_file: ConfigOpt = None, provider: ProviderOpt = None, k
 
 @stack_app.command("uninstall")
 def stack_uninstall(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
-                    context: ContextOpt = None, wait_lock: WaitLockOpt = 0.0,
+                    context: ContextOpt = None, wait_lock: WaitLockOpt = 0.0, yes: YesOpt = False,
                     all_crs: Annotated[bool, typer.Option(
                         "--all-crs", help="Delete every custom resource of the operator's group in the stack's "
                         "namespaces first, not only devcluster's own.")] = False) -> None:
@@ -87,7 +92,7 @@ def stack_uninstall(config_file: ConfigOpt = None, provider: ProviderOpt = None,
     """
     from devcluster.stages.stack import uninstall
 
-    ctx = open_context(config_file, provider, kubeconfig, context)
+    ctx = open_context(config_file, provider, kubeconfig, context, assume_yes=yes, connects=True)
     with changing(ctx, wait_lock):
         deleted, removed = uninstall(ctx, all_crs=all_crs)
     if deleted:
@@ -97,7 +102,7 @@ def stack_uninstall(config_file: ConfigOpt = None, provider: ProviderOpt = None,
 
 @stack_app.command("verify")
 def stack_verify(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
-                 context: ContextOpt = None, wait_lock: WaitLockOpt = 0.0,
+                 context: ContextOpt = None, wait_lock: WaitLockOpt = 0.0, yes: YesOpt = False,
                  job: Annotated[bool, typer.Option(
                      "--job", help="Launch the verify job again even though this set of releases passed it.")]
                  = False) -> None:
@@ -114,8 +119,9 @@ def stack_verify(config_file: ConfigOpt = None, provider: ProviderOpt = None, ku
     from devcluster.plan import verify_steps
     from devcluster.stages import job_check
 
-    ctx = open_context(config_file, provider, kubeconfig, context,
-                       resume_command=command_line(["stack", "verify"], config_file, provider, kubeconfig, context))
+    ctx = open_context(config_file, provider, kubeconfig, context, assume_yes=yes, connects=True,
+                       resume_command=command_line(["stack", "verify"], config_file, provider, kubeconfig, context,
+                                                   yes))
     with changing(ctx, wait_lock):
         if job:
             job_check.forget(ctx)
@@ -125,7 +131,8 @@ def stack_verify(config_file: ConfigOpt = None, provider: ProviderOpt = None, ku
 @stack_app.command("status")
 def stack_status(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
                  context: ContextOpt = None,
-                 output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table") -> None:
+                 output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+                 yes: YesOpt = False) -> None:
     """Each stack release: helm status, revision, chart, and workload readiness.
 
     Example: devcluster stack status -o json
@@ -135,7 +142,7 @@ def stack_status(config_file: ConfigOpt = None, provider: ProviderOpt = None, ku
     from devcluster.stages.releases import helm_for
     from devcluster.stages.stack import release_workloads_probe
 
-    ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True)
+    ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True, assume_yes=yes, connects=True)
     cfg = ctx.config
     helm = helm_for(ctx)
     rows = []
@@ -202,6 +209,7 @@ def e2e(
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     junitxml: Annotated[Path | None, typer.Option("--junitxml", help="Write a JUnit XML report here.")] = None,
+    yes: YesOpt = False,
 ) -> None:
     """Run the packaged end-to-end suite against the current cluster; extra args go to pytest.
 
@@ -211,7 +219,7 @@ def e2e(
     from devcluster.reports.e2e import e2e_env
     from devcluster.suites import run_suite
 
-    c = open_context(config_file, provider, kubeconfig, context, dry_run=True)
+    c = open_context(config_file, provider, kubeconfig, context, dry_run=True, assume_yes=yes, connects=True)
     cfg = c.config
     ok, detail = Kube(c.provider.access()).reachable()
     if not ok:
@@ -238,6 +246,7 @@ def write_unreachable_junit(path: Path, detail: str) -> None:
 def logs(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig: KubeconfigOpt = None,
          context: ContextOpt = None,
          collect: Annotated[Path, typer.Option("--collect", help="Directory for the tarball.")] = Path("."),
+         yes: YesOpt = False,
          ) -> None:
     """Collect pods' logs, events, descriptions, helm status, node info and the VMs' serial consoles and
     VBox.log tails (vagrant) into a tarball (CI artifacts); works when the cluster is unreachable too.
@@ -248,7 +257,9 @@ def logs(config_file: ConfigOpt = None, provider: ProviderOpt = None, kubeconfig
     from devcluster.clients.diagnostics import collect as do_collect
     from devcluster.stages.releases import helm_for
 
-    ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True)
+    if collect.exists() and not collect.is_dir():
+        raise ConfigError(f"--collect {collect}: is not a directory", "give the directory the tarball goes into")
+    ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True, assume_yes=yes, connects=True)
     cfg = ctx.config
     helm = helm_for(ctx)
     try:

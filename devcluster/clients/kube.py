@@ -122,6 +122,20 @@ def is_local_server(server: str) -> bool:
     return any(ip in net for net in LOCAL_NETWORKS if net.version == ip.version)
 
 
+def missing_context(name: str, path: Path, contexts: list[dict[str, Any]]) -> DevclusterError:
+    names = ", ".join(str(c.get("name")) for c in contexts) or "none"
+    what = f"context {name!r} is not in {path}" if name else f"{path} names no current context"
+    return DevclusterError(what, f"available contexts: {names}; pick one with --context (or existing.context)")
+
+
+def require_context(access: ClusterAccess, data: dict[str, Any]) -> None:
+    """The client's own error for a missing context is "Invalid kube-config file. Expected object with name ..."."""
+    contexts = [c for c in data.get("contexts") or [] if isinstance(c, dict)]
+    wanted = access.context or data.get("current-context")
+    if not wanted or not any(c.get("name") == wanted for c in contexts):
+        raise missing_context(access.context or "", kubeconfig_location(access.kubeconfig), contexts)
+
+
 def kubeconfig_server(access: ClusterAccess) -> tuple[str, str]:
     """(context name, server URL) the kubeconfig selects, for the safety check."""
     data = read_kubeconfig(access.kubeconfig)
@@ -132,8 +146,7 @@ def kubeconfig_server(access: ClusterAccess) -> tuple[str, str]:
         if ctx["name"] == wanted:
             chosen = ctx
     if chosen is None:
-        names = ", ".join(c["name"] for c in contexts)
-        raise DevclusterError(f"context {access.context!r} not found in the kubeconfig", f"available: {names}")
+        raise missing_context(access.context or "", kubeconfig_location(access.kubeconfig), contexts)
     cluster_name = chosen["context"]["cluster"]
     for cl in data.get("clusters", []):
         if cl["name"] == cluster_name:
@@ -152,7 +165,11 @@ def kubeconfig_location(kubeconfig: Path | None) -> Path:
     if kubeconfig is not None:
         return kubeconfig.expanduser()
     first = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-    return Path(first or "~/.kube/config").expanduser()
+    try:
+        return Path(first or "~/.kube/config").expanduser()
+    except RuntimeError as exc:  # no HOME and no passwd entry
+        raise DevclusterError(f"cannot find the default kubeconfig: {exc} (HOME is not set)",
+                              "set HOME or KUBECONFIG, or pass --kubeconfig") from exc
 
 
 def read_kubeconfig(kubeconfig: Path | None) -> dict[str, Any]:
@@ -198,7 +215,7 @@ class Kube:
     def __init__(self, access: ClusterAccess) -> None:
         self.access = access
         location = kubeconfig_location(access.kubeconfig)
-        read_kubeconfig(access.kubeconfig)
+        require_context(access, read_kubeconfig(access.kubeconfig))
         try:
             self.api_client = kconfig.new_client_from_config(config_file=str(location), context=access.context)
         except (kconfig.ConfigException, OSError, TypeError, AttributeError, KeyError) as exc:
@@ -245,10 +262,16 @@ class Kube:
     def reachable(self, timeout: float = 5.0) -> tuple[bool, str]:
         """(True, version) when the API answers, else (False, why in words: 401 is not 'unreachable')."""
         try:
-            info = self.read("/version", timeout=timeout) or {}
-            return True, str(info.get("gitVersion", ""))
+            info = self.read("/version", timeout=timeout)
+        except ValueError:  # a body that is not JSON: some other web server
+            info = None
         except Exception as exc:
             return False, api_error_detail(exc, self.server)
+        version = (info or {}).get("gitVersion")
+        if not isinstance(version, str) or not version:
+            return False, (f"{self.server} answers, but not as a Kubernetes API server (no gitVersion at /version): "
+                           "check the server URL in the kubeconfig")
+        return True, version
 
     # ----------------------------------------------------------- reads (JSON, no typed models)
 

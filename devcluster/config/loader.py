@@ -23,7 +23,9 @@ from devcluster.errors import ConfigError
 
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 _HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-
+# helm's rule for release names (pkg/chartutil ValidateReleaseName): a DNS-1123 subdomain, at most 53 chars.
+_RELEASE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+RELEASE_NAME_MAX = 53
 
 
 def _type_name(tp: Any) -> str:
@@ -126,6 +128,11 @@ def warnings(cfg: Config) -> list[str]:
     out = []
     if cfg.hostname.lower().endswith(".local"):
         out.append(MDNS_NOTE.format(host=cfg.hostname))
+    if cfg.provider == "kind" and is_ip_address(cfg.kind.listen_address) and \
+            ipaddress.ip_address(cfg.kind.listen_address).is_unspecified:
+        out.append(f"kind.listen_address {cfg.kind.listen_address} exposes the NodePorts "
+                   f"{cfg.node_ports.http}/{cfg.node_ports.https} to the network, not only to this machine; "
+                   "the default 127.0.0.1 keeps the cluster private")
     return out
 
 
@@ -195,10 +202,16 @@ def _validate(cfg: Config) -> None:
         fail("vagrant.box_version", "the box must be pinned to a version")
     if cfg.pull_secret.name and not cfg.pull_secret.server:
         fail("pull_secret.server", "is required when pull_secret.name is set")
+    _validate_timeouts(cfg, fail)
+    _validate_hosts_file(cfg, fail)
     names = [r.name for r in cfg.stack.releases]
     for i, rel in enumerate(cfg.stack.releases):
         if not rel.name:
             fail(f"stack.releases[{i}].name", "is required")
+        if len(rel.name) > RELEASE_NAME_MAX or not _RELEASE_NAME_RE.match(rel.name):
+            fail(f"stack.releases[{i}].name", f"{rel.name!r} is not a valid helm release name",
+                 f"lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, "
+                 f"at most {RELEASE_NAME_MAX} characters")
         if not (rel.chart or rel.git):
             fail(f"stack.releases[{i}].chart", "one of chart or git is required")
         if rel.chart and rel.git:
@@ -209,8 +222,85 @@ def _validate(cfg: Config) -> None:
                 fail(f"{key}.name", f"{action.name!r} must be a short lowercase name")
             if not action.deployment or not action.command:
                 fail(key, "deployment and command are required")
+        _validate_release_files(rel, f"stack.releases[{i}]", fail)
     if len(set(names)) != len(names):
         fail("stack.releases", "release names must be unique")
+
+
+def _validate_timeouts(cfg: Config, fail: Any) -> None:
+    """A zero or negative timeout would fail every wait at once (or never time out, for some tools)."""
+    timeouts = [("kind.create_timeout", cfg.kind.create_timeout), ("vagrant.up_timeout", cfg.vagrant.up_timeout),
+                ("stack.verify_timeout", cfg.stack.verify_timeout)]
+    timeouts += [(f"timeouts.{f.name}", getattr(cfg.timeouts, f.name)) for f in dataclasses.fields(cfg.timeouts)]
+    for i, rel in enumerate(cfg.stack.releases):
+        timeouts.append((f"stack.releases[{i}].timeout", rel.timeout))
+        timeouts += [(f"stack.releases[{i}].post_install[{j}].timeout", a.timeout)
+                     for j, a in enumerate(rel.post_install)]
+    for key, seconds in timeouts:
+        if seconds <= 0:
+            fail(key, f"{seconds} is not a timeout", "give the seconds to wait, more than 0")
+
+
+def _validate_hosts_file(cfg: Config, fail: Any) -> None:
+    if cfg.hosts.manage and Path(cfg.hosts.file).expanduser().is_dir():
+        fail("hosts.file", f"{cfg.hosts.file} is a directory", "name the hosts file itself, e.g. /etc/hosts")
+
+
+def _validate_release_files(rel: Any, key: str, fail: Any) -> None:
+    """Files a release reads, checked now rather than by helm half-way through `up`."""
+    for j, name in enumerate(rel.values_files):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            fail(f"{key}.values_files[{j}]", f"{name} " + ("is not a file" if path.exists() else "does not exist"),
+                 f"paths are relative to the current directory ({Path.cwd()})")
+    if rel.chart and not rel.git and not rel.repo and not rel.chart.startswith("oci://"):
+        path = Path(rel.chart).expanduser()
+        if not ((path / "Chart.yaml").is_file() or (path.suffix == ".tgz" and path.is_file())):
+            what = "is not a chart directory (no Chart.yaml) or .tgz" if path.exists() else "does not exist"
+            fail(f"{key}.chart", f"{rel.chart} {what}",
+                 "a local chart path (relative to the current directory), or set `repo:` for a chart in a "
+                 "helm repository, or use oci://")
+
+
+class _DuplicateKeyChecker:
+    """YAML lets the last of two equal keys win silently; a config that says `workers` twice is a mistake."""
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+
+    def check(self, node: yaml.Node, path: str = "") -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                dotted = f"{path}.{key}" if path else key
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise ConfigError(f"{dotted}: duplicate key at {self.source}:{line} (first at line {seen[key]})",
+                                      "YAML keeps only the last one; remove one of them")
+                seen[key] = line
+                self.check(value_node, dotted)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self.check(item, f"{path}[{i}]")
+
+
+def _read_yaml(p: Path) -> Any:
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} on line {line})",
+                          "save the file as UTF-8") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _DuplicateKeyChecker(p).check(node)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
 
 
 def load(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
@@ -224,12 +314,12 @@ def load(path: str | Path | None = None, overrides: dict[str, Any] | None = None
         if p.is_dir():
             raise ConfigError(f"config file {p} is a directory",
                               f"pass the file itself, e.g. --config {p / CONFIG_FILENAME}")
-        if not p.is_file():
+        if not p.exists():
             raise ConfigError(f"config file {p} does not exist")
-        try:
-            loaded = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
+        if not p.is_file():
+            raise ConfigError(f"config file {p} is not a regular file",
+                              "pass a YAML file, e.g. --config devcluster.yaml")
+        loaded = _read_yaml(p) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{p}: the top level must be a mapping")
         data = loaded

@@ -301,9 +301,15 @@ class Config:
     def state_path(self) -> Path:
         """Per-cluster state (kubeconfig, secrets, progress): 0700 directory."""
         base = self.state_dir or os.environ.get("DEVCLUSTER_STATE_DIR", "")
-        if not base:
-            xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-            base = str(Path(xdg) / "devcluster")
-        return Path(base).expanduser() / self.name
+        try:
+            if not base:
+                xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+                base = str(Path(xdg) / "devcluster")
+            return Path(base).expanduser() / self.name
+        except RuntimeError as exc:  # no HOME and no passwd entry (a system user, a container's uid)
+            from devcluster.errors import ConfigError
+
+            raise ConfigError(f"cannot find a state dir: {exc} (HOME is not set)",
+                              "set HOME, or DEVCLUSTER_STATE_DIR to a directory you can write") from exc
 
 

@@ -126,20 +126,30 @@ def _block_eol(block: str) -> str:
     return "\r\n" if block.split("\n", 1)[0].endswith("\r") else "\n"
 
 
-def _split(text: str, cluster: str) -> tuple[str, str | None, str]:
-    """Return (before, block, after); block includes both markers and their line endings.
+# The BEGIN marker of a block appended to a file without a final newline says so: devcluster ended the user's
+# last line to start the block, and ``without_block`` takes that line ending back.
+NEWLINE_NOTE = " (devcluster ended the line above)"
 
-    The block lacks a final line ending only when it is the end of a file that
-    had no final newline; ``with_block`` and ``without_block`` keep it that way.
+# After an END marker: the end of its line, or text glued onto it (`echo ... >> /etc/hosts` on a file whose block
+# had no final newline) that cannot be the rest of a longer cluster name: that text is the user's own line.
+_END_TAIL = r"(?:[ \t]*(?:\r?\n|\Z)|(?![a-z0-9-]*[ \t]*(?:\r?\n|\Z))(?=[^\r\n]))"
+
+
+def _split(text: str, cluster: str) -> tuple[str, str | None, str]:
+    """Return (before, block, after); block includes both markers and the END marker's line ending.
+
+    The block lacks a final line ending when text was glued onto its END marker (that text starts
+    ``after``) or when an older devcluster wrote it at the end of a file without a final newline.
     """
     begin, end = begin_marker(cluster), end_marker(cluster)
     pattern = re.compile(
-        r"(?m)^" + re.escape(begin) + r"[ \t]*\r?\n(?:.*\r?\n)*?" + re.escape(end) + r"[ \t]*(?:\r?\n|\Z)"
+        r"(?m)^" + re.escape(begin) + r"(?:" + re.escape(NEWLINE_NOTE) + r")?[ \t]*\r?\n(?:.*\r?\n)*?"
+        + re.escape(end) + _END_TAIL
     )
     m = pattern.search(text)
     if not m:
         # \r? so that an unterminated block in a CRLF file is refused too, not duplicated.
-        if re.search(r"(?m)^" + re.escape(begin) + r"[ \t]*\r?$", text):
+        if re.search(r"(?m)^" + re.escape(begin) + r"(?:" + re.escape(NEWLINE_NOTE) + r")?[ \t]*\r?$", text):
             raise DevclusterError(
                 f"the hosts file has '{begin}' without a matching '{end}'",
                 "fix the file by hand; devcluster will not guess where its block ends",
@@ -148,8 +158,15 @@ def _split(text: str, cluster: str) -> tuple[str, str | None, str]:
     return text[: m.start()], m.group(0), text[m.end() :]
 
 
-def render_block(cluster: str, entries: list[Entry], eol: str = "\n") -> str:
-    lines = [begin_marker(cluster)]
+def _ended_users_line(block: str, after: str) -> bool:
+    """Whether devcluster added the line ending before this block (so removing it takes that ending back)."""
+    if block.split("\n", 1)[0].rstrip("\r").rstrip(" \t").endswith(NEWLINE_NOTE):
+        return after == ""
+    return not block.endswith("\n") and after == ""  # written by an older devcluster: block ends the file
+
+
+def render_block(cluster: str, entries: list[Entry], eol: str = "\n", ended_users_line: bool = False) -> str:
+    lines = [begin_marker(cluster) + (NEWLINE_NOTE if ended_users_line else "")]
     lines += [f"{e.ip}\t{' '.join(e.hostnames)}" for e in entries]
     lines.append(end_marker(cluster))
     return eol.join(lines) + eol
@@ -158,22 +175,19 @@ def render_block(cluster: str, entries: list[Entry], eol: str = "\n") -> str:
 def with_block(text: str, cluster: str, entries: list[Entry], eol: str | None = None) -> str:
     """``text`` with this cluster's block replaced (or appended); nothing else changes.
 
-    An existing block keeps its place and its line ending; a new one takes the
-    file's. A file without a final newline keeps lacking one (the block ends it
-    instead), so that ``without_block`` can give back the original bytes.
+    An existing block keeps its place and its line ending; a new one takes the file's. The block always
+    ends with a line ending, so a line appended later (`echo ... >> /etc/hosts`) is a line of its own;
+    on a file without a final newline the BEGIN marker notes that devcluster ended the last line, so
+    ``without_block`` can give back the original bytes.
     """
     before, block, after = _split(text, cluster)
     if block is not None:
         eol = eol or _block_eol(block)
-        new_block = render_block(cluster, entries, eol)
-        if not block.endswith("\n"):
-            new_block = new_block[: -len(eol)]
-        return before + new_block + after
+        return before + render_block(cluster, entries, eol, _ended_users_line(block, after)) + after
     eol = eol or line_ending(text)
-    new_block = render_block(cluster, entries, eol)
     if text == "" or text.endswith("\n"):
-        return text + new_block
-    return text + eol + new_block[: -len(eol)]
+        return text + render_block(cluster, entries, eol)
+    return text + eol + render_block(cluster, entries, eol, ended_users_line=True)
 
 
 def without_block(text: str, cluster: str) -> str:
@@ -181,9 +195,8 @@ def without_block(text: str, cluster: str) -> str:
     before, block, after = _split(text, cluster)
     if block is None:
         return text
-    if not block.endswith("\n"):
-        # The block ends a file that had no final newline: we ended the user's
-        # last line to start the block, so take that line ending back.
+    if _ended_users_line(block, after):
+        # Nothing follows the block: take back the line ending we gave the user's last line.
         eol = _block_eol(block)
         if before.endswith(eol):
             before = before[: -len(eol)]
@@ -205,7 +218,8 @@ def read_block(text: str, cluster: str) -> list[Entry]:
 
 
 _ANY_BLOCK = re.compile(
-    r"(?m)^# BEGIN devcluster (?P<name>\S+)[ \t]*\r?\n(?:.*\r?\n)*?# END devcluster (?P=name)[ \t]*(?:\r?\n|\Z)"
+    r"(?m)^# BEGIN devcluster (?P<name>\S+)(?:" + re.escape(NEWLINE_NOTE) + r")?[ \t]*\r?\n(?:.*\r?\n)*?"
+    r"# END devcluster (?P=name)" + _END_TAIL
 )
 
 

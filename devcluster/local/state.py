@@ -13,11 +13,33 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from devcluster.errors import ConfigError
+
 
 def ensure_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
     return path
+
+
+STATE_DIR_HINT = ("point DEVCLUSTER_STATE_DIR (or XDG_STATE_HOME, or state_dir in devcluster.yaml) at a directory "
+                  "you can write")
+
+
+def prepare_writable(root: Path) -> Path:
+    """Make the state dir, or say in one line why it cannot be: a path through a file, or no write access."""
+    for parent in [root, *root.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"state dir {root}: {parent} is not a directory", STATE_DIR_HINT)
+            break
+    try:
+        ensure_dir(root)
+        probe = tempfile.NamedTemporaryFile(dir=root, prefix=".write-test.")  # noqa: SIM115 (closed at once)
+        probe.close()
+    except OSError as exc:
+        raise ConfigError(f"state dir {root} is not writable: {exc.strerror}", STATE_DIR_HINT) from exc
+    return root
 
 
 def write_private(path: Path, content: str | bytes) -> Path:

@@ -123,6 +123,13 @@ class Provider(ABC):
         """Logs of the nodes kept on this machine (VM consoles), for `logs --collect`; names of the files."""
         return []
 
+    def refuse_unsafe_target(self, assume_yes: bool) -> tuple[str, str] | None:
+        """Refuse, before any connection, a cluster devcluster must not touch without --yes; the (context,
+        server) checked, or None. Every command that connects calls this first (cli/common.open_context);
+        the clusters devcluster makes itself are always local.
+        """
+        return None
+
     # -- doctor and status
 
     @abstractmethod

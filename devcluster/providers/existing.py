@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from devcluster.clients.access import ClusterAccess
-from devcluster.clients.kube import is_local_server, kubeconfig_server
+from devcluster.clients.kube import is_local_server, kubeconfig_location, kubeconfig_server
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import ConfigError, DevclusterError
 from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, NodeAccess, Provider, Tool, nodes_ready_step
@@ -35,17 +35,26 @@ class ExistingProvider(Provider):
         raise ConfigError("check nodes needs --provider kind or vagrant: the nodes of an existing cluster are not "
                           "devcluster's to reach")
 
+    def refuse_unsafe_target(self, assume_yes: bool) -> tuple[str, str] | None:
+        """(context, server) from the kubeconfig alone; refused unless local/dev or --yes. None: no file to read
+        (the command then reports that itself, with nothing to connect to)."""
+        if not kubeconfig_location(self.access().kubeconfig).is_file():
+            return None
+        name, server = kubeconfig_server(self.access())
+        if not context_is_safe(name, server) and not assume_yes:
+            raise DevclusterError(
+                f"context {name!r} points at {server}, which is not a local or private address",
+                "devcluster reads, installs charts, creates test objects and edits CoreDNS there; pass --yes if "
+                "this really is a throw-away cluster",
+            )
+        return name, server
+
     def _check_target(self, ctx: Context) -> None:
         kc = self.access().kubeconfig
         if kc is not None and not kc.is_file():
             raise ConfigError(f"kubeconfig {kc} does not exist")
-        name, server = kubeconfig_server(self.access())
-        if not context_is_safe(name, server) and not ctx.assume_yes:
-            raise DevclusterError(
-                f"context {name!r} points at {server}, which is not a local or private address",
-                "devcluster installs charts and edits CoreDNS there; pass --yes if this really is a "
-                "throw-away cluster",
-            )
+        target = self.refuse_unsafe_target(ctx.assume_yes)
+        name, server = target if target is not None else kubeconfig_server(self.access())
         ok, detail = ctx.kube().reachable()
         if not ok:
             raise DevclusterError(f"the API server of context {name!r} ({server}) is not reachable: {detail}")

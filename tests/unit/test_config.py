@@ -67,7 +67,7 @@ def test_yaml_float_version_and_overrides(write_config) -> None:  # type: ignore
 
 
 def test_release_namespace_defaults_to_the_cluster_namespace(write_config) -> None:  # type: ignore[no-untyped-def]
-    path = write_config("stack:\n  releases:\n    - name: demo\n      chart: ./chart\n")
+    path = write_config("stack:\n  releases:\n    - name: demo\n      chart: oci://registry.invalid/chart\n")
     cfg = config.load(path)
     assert cfg.stack.releases[0].namespace == "forail"
 

@@ -42,7 +42,7 @@ def test_add_then_remove_restores_any_content_byte_for_byte(before: str) -> None
     added = hosts.with_block(before, "dev", [ENTRY])
     assert hosts.read_block(added, "dev") == [ENTRY]
     assert added.startswith(before), "nothing before the block may change"
-    assert added.endswith("\n") == (before == "" or before.endswith("\n")), "a missing final newline stays missing"
+    assert added.endswith("\n"), "the block always ends its line: a later `echo >> hosts` is a line of its own"
     assert hosts.without_block(added, "dev") == before
 
 
@@ -54,10 +54,11 @@ def test_content_around_an_existing_block_survives_update(before: str, after: st
         before += "last line"  # only a file without a final newline gets a block that ends it
     sep = "" if before == "" or before.endswith("\n") else eol
     new_entry = hosts.Entry("127.0.0.1", ("forail.lan", "a.forail.lan"))
-    block = hosts.render_block("dev", [ENTRY], eol)
-    new_block = hosts.render_block("dev", [new_entry], eol)
-    if at_eof:  # the block ends a file without a final newline
-        after, block, new_block = "", block[: -len(eol)], new_block[: -len(eol)]
+    noted = bool(sep) and at_eof  # devcluster ended the user's last line to start the block
+    block = hosts.render_block("dev", [ENTRY], eol, noted)
+    new_block = hosts.render_block("dev", [new_entry], eol, noted)
+    if at_eof:
+        after = ""
     text = before + sep + block + after
     updated = hosts.with_block(text, "dev", [new_entry])
     assert updated == before + sep + new_block + after
@@ -98,12 +99,13 @@ def test_write_keeps_mode_and_makes_a_backup(tmp_path: Path) -> None:
     "original,added",
     [
         (b"", b"# BEGIN devcluster dev\n192.168.56.32\tforail.lan\n# END devcluster dev\n"),
-        (b"127.0.0.1 localhost", b"127.0.0.1 localhost\n# BEGIN devcluster dev\n192.168.56.32\tforail.lan\n"
-                                 b"# END devcluster dev"),
+        (b"127.0.0.1 localhost", b"127.0.0.1 localhost\n# BEGIN devcluster dev (devcluster ended the line above)\n"
+                                 b"192.168.56.32\tforail.lan\n# END devcluster dev\n"),
         (b"127.0.0.1 localhost\r\n::1 localhost\r\n", b"127.0.0.1 localhost\r\n::1 localhost\r\n"
          b"# BEGIN devcluster dev\r\n192.168.56.32\tforail.lan\r\n# END devcluster dev\r\n"),
         (b"127.0.0.1 localhost\r\n::1 localhost", b"127.0.0.1 localhost\r\n::1 localhost\r\n"
-         b"# BEGIN devcluster dev\r\n192.168.56.32\tforail.lan\r\n# END devcluster dev"),
+         b"# BEGIN devcluster dev (devcluster ended the line above)\r\n192.168.56.32\tforail.lan\r\n"
+         b"# END devcluster dev\r\n"),
         # Not UTF-8 (a Latin-1 comment): carried through untouched rather than a UnicodeDecodeError.
         (b"# caf\xe9\n127.0.0.1 localhost\n", b"# caf\xe9\n127.0.0.1 localhost\n"
          b"# BEGIN devcluster dev\n192.168.56.32\tforail.lan\n# END devcluster dev\n"),
