@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
@@ -139,20 +140,42 @@ def _run_echoing(args: list[str], timeout: float, check: bool, input_text: str |
 def stream_stdout(argv: Sequence[str], consume: Callable[[IO[bytes]], None], *, timeout: float = 1800,
                   hint: str | None = None) -> None:
     """Run ``argv`` and hand its stdout, as a byte stream, to ``consume`` while it runs (`docker save`
-    into an SSH channel); stderr is kept for the error. Raises CommandError when ``argv`` fails."""
+    into an SSH channel); stderr is kept for the error. Raises CommandError when ``argv`` fails.
+
+    ``timeout`` covers the whole run: a process that prints nothing and a consumer that stops reading
+    (a wedged SSH channel) are both cut off at the deadline. So ``consume`` runs in its own thread; on
+    timeout the process is killed and the caller's cleanup (closing the channel) ends the consumer.
+    An exception ``consume`` raises is re-raised here with its traceback.
+    """
     args = [str(a) for a in argv]
+    deadline = time.monotonic() + timeout
     try:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except (FileNotFoundError, PermissionError) as exc:
         raise _not_runnable(args[0], exc, hint) from exc
     assert proc.stdout is not None and proc.stderr is not None
+    stdout = proc.stdout
     errors: list[bytes] = []
+    failures: list[BaseException] = []
     reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
     reader.start()
+
+    def feed() -> None:
+        try:
+            consume(stdout)
+        except BaseException as exc:  # handed to the caller's thread below
+            failures.append(exc)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
     try:
-        consume(proc.stdout)
-        proc.stdout.close()
-        proc.wait(timeout=timeout)
+        feeder.join(max(0.0, deadline - time.monotonic()))
+        if feeder.is_alive():
+            raise subprocess.TimeoutExpired(args, timeout)
+        if failures:
+            raise failures[0]
+        stdout.close()
+        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired as exc:
         proc.kill()
         proc.wait()

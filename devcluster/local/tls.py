@@ -57,8 +57,13 @@ def generate(hostname: str, days: int = 365) -> CertPair:
 
 
 def cert_sans(cert_pem: bytes) -> list[str]:
+    """The DNS names the certificate is for; none when it has no SAN extension (a CN-only certificate,
+    which browsers reject for the hostname anyway)."""
     cert = x509.load_pem_x509_certificate(cert_pem)
-    ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
     return list(ext.value.get_values_for_type(x509.DNSName))
 
 
