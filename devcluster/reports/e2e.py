@@ -7,6 +7,7 @@ checks this cluster's names and ports, not devcluster's defaults.
 from __future__ import annotations
 
 from devcluster.engine.steps import Context
+from devcluster.local import secrets as secrets_store
 
 
 def e2e_env(ctx: Context) -> dict[str, str]:
@@ -26,5 +27,9 @@ def e2e_env(ctx: Context) -> dict[str, str]:
         "DEVCLUSTER_OPERATOR_RELEASE": operator.name if operator else "",
         "DEVCLUSTER_CRD_GROUP": cfg.stack.crd_group,
         "DEVCLUSTER_SAMPLE_ORGANIZATION": cfg.stack.sample_organization,
+        "DEVCLUSTER_JOB_TEMPLATE": cfg.stack.verify_job_template,
+        "DEVCLUSTER_JOB_TIMEOUT": str(cfg.stack.verify_timeout),
+        "DEVCLUSTER_FORAIL_TOKEN_FILE": str(ctx.state.path(secrets_store.TOKEN_FILE)),
+        "DEVCLUSTER_FORAIL_TOKEN_ENV": cfg.stack.token_env,
     }
     return {**env, **ctx.provider.access().env()}

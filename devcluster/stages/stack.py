@@ -278,8 +278,9 @@ def delete_operator_resources(ctx: Context, all_crs: bool, timeout: float) -> li
     """Delete the operator's CRs while the operator still runs, and wait until its finalizers let them go. A CR
     still held after ``timeout`` is an error naming it and its finalizers: stripping them would leave the
     objects in Forail behind, so that is the user's call, never done silently."""
+    operator = ctx.config.stack.release_of_kind("forail-operator")
     targets = operator_resources(ctx, all_crs)
-    if not targets:
+    if not targets or operator is None:
         return []
     kube = ctx.kube()
     names = [f"{obj['kind']} {obj['metadata']['namespace']}/{obj['metadata']['name']}" for _, obj in targets]
@@ -299,8 +300,8 @@ def delete_operator_resources(ctx: Context, all_crs: bool, timeout: float) -> li
         raise DevclusterError(
             f"custom resources still held by their finalizers after {int(timeout)}s; the operator was left "
             f"installed so it can finish: {gone()[1]}",
-            "kubectl logs -n <operator namespace> -l app.kubernetes.io/name=forail-operator; if the operator cannot "
-            "finish, remove a finalizer yourself: kubectl patch <kind> <name> -n <ns> --type merge "
+            f"kubectl logs -n {operator.namespace} -l app.kubernetes.io/instance={operator.name}; if the operator "
+            "cannot finish, remove a finalizer yourself: kubectl patch <kind> <name> -n <ns> --type merge "
             "-p '{\"metadata\":{\"finalizers\":null}}'") from exc
     return names
 

@@ -32,6 +32,17 @@ class Expect:
     operator_release: str = os.environ.get("DEVCLUSTER_OPERATOR_RELEASE", "forail-operator")
     crd_group: str = os.environ.get("DEVCLUSTER_CRD_GROUP", "forail.forail-platform.io")
     sample_organization: str = os.environ.get("DEVCLUSTER_SAMPLE_ORGANIZATION", "Default")
+    job_template: str = os.environ.get("DEVCLUSTER_JOB_TEMPLATE", "Demo Job Template")
+    job_timeout: int = int(os.environ.get("DEVCLUSTER_JOB_TIMEOUT", "300"))
+    # the token itself stays in its 0600 file (or the user's own variable): never in the environment we export
+    token_file: str = os.environ.get("DEVCLUSTER_FORAIL_TOKEN_FILE", "")
+    token_env: str = os.environ.get("DEVCLUSTER_FORAIL_TOKEN_ENV", "DEVCLUSTER_FORAIL_TOKEN")
+
+    def token(self) -> str:
+        if os.environ.get(self.token_env, "").strip():
+            return os.environ[self.token_env].strip()
+        path = Path(self.token_file) if self.token_file else None
+        return path.read_text().strip() if path and path.is_file() else ""
 
 
 @pytest.fixture(scope="session")

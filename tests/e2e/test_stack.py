@@ -169,3 +169,52 @@ def test_sample_inventory_is_reconciled(expect: Expect, api: client.ApiClient) -
     finally:
         custom.delete_namespaced_custom_object(crd.spec.group, version, expect.namespace, crd.spec.names.plural,
                                                name)
+
+
+def _api(expect: Expect, method: str, path: str, token: str) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection(expect.ingress_address, expect.http_port, timeout=15)
+    try:
+        conn.request(method, path, body=b"{}" if method == "POST" else None,
+                     headers={"Host": expect.hostname, "Accept": "application/json",
+                              "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        resp = conn.getresponse()
+        raw = resp.read()
+        try:
+            return resp.status, json.loads(raw) if raw else {}
+        except ValueError:
+            return resp.status, {"raw": raw[:300].decode(errors="replace")}
+    finally:
+        conn.close()
+
+
+def test_a_job_launched_through_the_api_succeeds(expect: Expect) -> None:
+    """What Forail exists for: the demo job template, launched with the operator's token through the
+    ingress, ends `successful` (a job left pending means no instance can run it: see stack.job_execution)."""
+    if not expect.job_template:
+        pytest.skip("stack.verify_job_template is empty: no verify job configured")
+    token = expect.token()
+    assert token, "no Forail token: run `devcluster up` (it mints one) or set the token variable"
+    from urllib.parse import quote
+
+    code, found = _api(expect, "GET", f"/api/v2/job_templates/?name={quote(expect.job_template)}", token)
+    assert code == 200, (code, found)
+    templates = [t for t in found.get("results") or [] if t.get("name") == expect.job_template]
+    assert templates, f"no job template named {expect.job_template!r}"
+    code, launched = _api(expect, "POST", f"/api/v2/job_templates/{templates[0]['id']}/launch/", token)
+    assert code in (200, 201), (code, launched)
+    job_id = launched.get("job") or launched.get("id")
+    deadline, pause, job = time.monotonic() + expect.job_timeout, 0.25, {}
+    while time.monotonic() < deadline:
+        code, job = _api(expect, "GET", f"/api/v2/jobs/{job_id}/", token)
+        if job.get("status") in ("successful", "failed", "error", "canceled"):
+            break
+        time.sleep(pause)
+        pause = min(pause * 1.5, 2.0)
+    if job.get("status") != "successful":
+        conn = http.client.HTTPConnection(expect.ingress_address, expect.http_port, timeout=15)
+        conn.request("GET", f"/api/v2/jobs/{job_id}/stdout/?format=txt",
+                     headers={"Host": expect.hostname, "Authorization": f"Bearer {token}"})
+        tail = conn.getresponse().read().decode(errors="replace").splitlines()[-20:]
+        conn.close()
+        pytest.fail(f"job {job_id} is {job.get('status')} ({job.get('job_explanation', '')}):\n" + "\n".join(tail),
+                    pytrace=False)

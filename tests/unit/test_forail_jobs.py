@@ -411,3 +411,34 @@ def test_git_pin_without_the_tag_resolves_to_the_commit_that_set_the_version(tmp
     with pytest.raises(DevclusterError) as exc:
         charts.resolve(rel3, tmp_path / "cache")
     assert "has version '2026.6.0', not the pinned '2026.7.1'" in exc.value.message
+
+
+def test_up_fails_and_says_so_when_the_verify_job_stays_pending(
+        stack_env, fake_api: FakeApiServer, fake_tools, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A full `up` (fake API, fake helm rendering with the real one) against a Forail that never runs the job:
+    `up` fails at verify-job naming the job, "pending", the instance groups, and stack.job_execution; once Forail
+    runs jobs, the resumed run launches again and passes, and a further re-run launches nothing."""
+    kubeconfig, cfg = stack_env
+    monkeypatch.setenv("DEVCLUSTER_FORAIL_TOKEN", test_stack.ENV_TOKEN)
+    data = yaml.safe_load(cfg.read_text())
+    data["stack"]["verify_timeout"] = 2
+    cfg.write_text(yaml.safe_dump(data))
+    test_stack.Traefik.outcome = "pending"
+    stuck = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert isinstance(stuck.exception, DevclusterError), stuck.output
+    message = " ".join(stuck.exception.message.split())
+    assert "step 'verify-job' failed: job 101 (Demo Job Template) is still pending after 2s" in message
+    assert "instance group 'default': capacity 0" in message
+    hint = " ".join((stuck.exception.hint or "").split())
+    assert "runs jobs as podman in a privileged task pod (hybrid; dev only)" in hint and "stack.job_execution" in hint
+    assert "--from verify-job" in hint
+    test_stack.Traefik.outcome = "successful"
+    resumed = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig), "--from", "verify-job")
+    assert resumed.exit_code == 0, resumed.output
+    assert test_stack.Traefik.launches == [101, 102]
+    again = cli("up", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert again.exit_code == 0 and "verify-job (already done)" in again.output
+    assert test_stack.Traefik.launches == [101, 102], "a verified cluster launches nothing"
+    forced = cli("stack", "verify", "--job", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
+    assert forced.exit_code == 0, forced.output
+    assert test_stack.Traefik.launches == [101, 102, 103]

@@ -484,7 +484,7 @@ STACK_CHECKS = [
     "test_ingress_routes_each_path_to_the_right_service", "test_ingress_uses_traefik_and_the_tls_secret",
     "test_ping_through_the_ingress", "test_frontend_answers_the_root_through_the_ingress",
     "test_operator_crds_present", "test_operator_runs_with_the_minted_token",
-    "test_sample_inventory_is_reconciled",
+    "test_sample_inventory_is_reconciled", "test_a_job_launched_through_the_api_succeeds",
 ]
 
 
