@@ -9,6 +9,7 @@ dependency of its reader, and a cycle through one is still a cycle.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,15 @@ def test_nobody_outside_providers_asks_which_provider_it_is(pattern: str) -> Non
         for lineno, line in enumerate(path.read_text().splitlines(), 1):
             if pattern in line and "provider" in line.lower():
                 offenders.append(f"{rel}:{lineno}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_nobody_but_a_distribution_asks_which_distribution_it_is() -> None:
+    """The Vagrant provider asks its Distribution (providers/vagrant/distribution.py), never its name."""
+    asks = re.compile(r"distribution\s*(==|!=|\bin\b)|(==|!=)\s*[\"'](kubeadm|k3s)[\"']")
+    offenders = [f"{path.relative_to(PACKAGE)}:{lineno}: {line.strip()}"
+                 for path in PACKAGE.rglob("*.py") if path.name not in ("k3s.py", "kubeadm.py")
+                 for lineno, line in enumerate(path.read_text().splitlines(), 1) if asks.search(line)]
     assert not offenders, "\n".join(offenders)
 
 

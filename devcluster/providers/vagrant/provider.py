@@ -41,7 +41,7 @@ from devcluster.providers.vagrant.host import RANGE_HINT, HostSeams, hostonly_al
 from devcluster.providers.vagrant.k3s import K3s
 from devcluster.providers.vagrant.kubeadm import Kubeadm
 
-DISTRIBUTIONS: dict[str, Callable[[Machines], Distribution]] = {"kubeadm": Kubeadm, "k3s": K3s}
+DISTRIBUTIONS: dict[str, Callable[[Machines], Distribution]] = {d.name: d for d in (Kubeadm, K3s)}
 VBOX_LOG_TAIL = 300
 
 
