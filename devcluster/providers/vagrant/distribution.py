@@ -63,8 +63,10 @@ class Distribution(Protocol):
     image_import: list[str]
     # (namespace, Deployment) of the local-path-provisioner it ships for rancher.io/local-path, or None.
     bundled_local_path: tuple[str, str] | None
-    # A manifest the VMs' provisioning applies (kubeadm: the CNI), fetched by the `vagrant-config` step.
-    vm_download: Download | None
+
+    @property
+    def vm_download(self) -> Download | None:
+        """A file the VMs' provisioning reads (kubeadm: the CNI manifest), fetched by the `vagrant-config` step."""
 
     def prepare_steps(self) -> list[Step]:
         """Steps on this machine before any VM starts."""

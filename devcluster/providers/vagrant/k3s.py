@@ -54,16 +54,16 @@ class K3s:
     vm_download: Download | None = None  # the VMs' provisioning only prepares the kernel; k3s follows over SSH
 
     def __init__(self, machines: Machines) -> None:
-        self.m = machines
+        self.machines = machines
 
     # -- the binary
 
     def _source(self, template: str) -> str:
-        return template.replace("{version}", self.m.settings.k3s_version)
+        return template.replace("{version}", self.machines.settings.k3s_version)
 
     @property
     def binary_path(self) -> Path:
-        return self.m.state.path(f"k3s/k3s-{self.m.settings.k3s_version}")
+        return self.machines.state.path(f"k3s/k3s-{self.machines.settings.k3s_version}")
 
     def _binary_done(self, ctx: Context) -> bool:
         record = self.binary_path.with_suffix(".sha256")
@@ -72,33 +72,33 @@ class K3s:
         return hashlib.sha256(self.binary_path.read_bytes()).hexdigest() == record.read_text().strip()
 
     def _fetch_binary(self, ctx: Context) -> None:
-        v = self.m.settings
-        cache = self.m.state.path("cache")
+        v = self.machines.settings
+        cache = self.machines.state.path("cache")
         expected = v.k3s_sha256 or checksum_from_list(fetch.fetch(self._source(v.k3s_checksums), cache).decode())
         data = fetch.fetch(self._source(v.k3s_binary), cache, expected)
         write_private(self.binary_path, data)
         write_private(self.binary_path.with_suffix(".sha256"), expected + "\n")
 
     def prepare_steps(self) -> list[Step]:
-        v = self.m.settings
+        v = self.machines.settings
         pin = f"sha256 {v.k3s_sha256}" if v.k3s_sha256 else "the sha256 published with the release"
         return [Step("k3s-binary", f"fetch k3s {v.k3s_version} ({self._source(v.k3s_binary)}), verified against "
                      f"{pin}", self._fetch_binary, self._binary_done,
                      hint="offline? set vagrant.k3s_binary (and k3s_sha256) to a local copy")]
 
     def bootstrap_steps(self) -> list[Step]:
-        first = self.m.first
+        first = self.machines.first
         return [
             Step(f"k3s-{first.name}", f"k3s server --cluster-init on {first.name} (embedded etcd, "
                  f"--flannel-iface=eth1, --node-ip {first.ip}, TLS SANs {', '.join(self.tls_sans())}), "
-                 "token on stdin", lambda ctx: self.install(ctx, first, self.m.targets()),
+                 "token on stdin", lambda ctx: self.install(ctx, first, self.machines.targets()),
                  self.first_node_done, hint=f"devcluster ssh {first.name}; sudo journalctl -u k3s"),
         ]
 
     # -- the cluster token: fresh per cluster, never on a command line
 
     def token(self) -> str:
-        path = self.m.state.path(TOKEN_FILE)
+        path = self.machines.state.path(TOKEN_FILE)
         if not path.is_file():
             write_private(path, secrets.token_hex(32) + "\n")
         return path.read_text().strip()
@@ -106,24 +106,24 @@ class K3s:
     # -- installing k3s on a node
 
     def tls_sans(self) -> list[str]:
-        return [n.ip for n in self.m.nodes if n.role == "control-plane"] + [CONTROL_PLANE_ENDPOINT]
+        return [n.ip for n in self.machines.nodes if n.role == "control-plane"] + [CONTROL_PLANE_ENDPOINT]
 
     def _role(self, node: VagrantNode) -> str:
         return "server" if node.role == "control-plane" else "agent"
 
     def install(self, ctx: Context, node: VagrantNode, targets: dict[str, SshTarget]) -> None:
-        first = node.name == self.m.first.name
+        first = node.name == self.machines.first.name
         env = {
             "NODE_IP": node.ip,
             "K3S_BINARY": REMOTE_BINARY,
             "K3S_SHA256": self.binary_path.with_suffix(".sha256").read_text().strip(),
-            "SERVER_URL": "" if first else f"https://{self.m.first.ip}:6443",
+            "SERVER_URL": "" if first else f"https://{self.machines.first.ip}:6443",
         }
         if node.role == "control-plane":
             env["TLS_SANS"] = ",".join(self.tls_sans())
         ctx.console.print(f"  k3s {self._role(node)} on {node.name}"
                           + (" (--cluster-init)" if first else f" joining {env['SERVER_URL']}"))
-        with self.m.session(node.name, targets) as s:
+        with self.machines.session(node.name, targets) as s:
             s.put(self.binary_path, REMOTE_BINARY)
             try:
                 s.run_script(asset_dir("provisioning") / "k3s-install.sh", [self._role(node)], env,
@@ -132,7 +132,7 @@ class K3s:
                 s.run(["rm", "-f", REMOTE_BINARY], sudo=True, check=False)
 
     def first_node_done(self, ctx: Context) -> bool:
-        with self.m.session(self.m.first.name) as s:
+        with self.machines.session(self.machines.first.name) as s:
             return s.run(["systemctl", "is-active", "--quiet", "k3s"], sudo=True, check=False).exit_status == 0
 
     # -- the others
@@ -144,9 +144,9 @@ class K3s:
         return "kernel settings for Kubernetes and a serial console (k3s follows over SSH)"
 
     def join_summary(self) -> str:
-        return (f"k3s on each: servers join {self.m.first.name}'s embedded etcd, agents join as workers, "
+        return (f"k3s on each: servers join {self.machines.first.name}'s embedded etcd, agents join as workers, "
                 "--flannel-iface=eth1 everywhere, the cluster's token on stdin; a failed join is undone and its VM "
                 "made again")
 
     def join(self, ctx: Context, node: VagrantNode) -> None:
-        self.install(ctx, node, self.m.targets())
+        self.install(ctx, node, self.machines.targets())

@@ -32,21 +32,24 @@ class Kubeadm:
     bundled_local_path: tuple[str, str] | None = None  # devcluster installs local-path-provisioner itself
 
     def __init__(self, machines: Machines) -> None:
-        self.m = machines
-        v = machines.settings
-        # Flannel, applied by the first control plane's provisioning (patched there with --iface=eth1).
-        self.vm_download: Download | None = Download("the Flannel manifest", v.flannel_manifest, v.flannel_sha256,
-                                                     machines.state.path("kube-flannel.yml"))
+        self.machines = machines
+
+    @property
+    def vm_download(self) -> Download | None:
+        """Flannel, applied by the first control plane's provisioning (patched there with --iface=eth1)."""
+        v = self.machines.settings
+        return Download("the Flannel manifest", v.flannel_manifest, v.flannel_sha256,
+                        self.machines.state.path("kube-flannel.yml"))
 
     def first_vm_summary(self) -> str:
-        v = self.m.settings
+        v = self.machines.settings
         return (f"containerd, kubeadm {v.kubernetes_package_version}, kubelet --node-ip on eth1, kubeadm init "
                 f"(endpoint {CONTROL_PLANE_ENDPOINT}:6443, --upload-certs, pod CIDR {POD_CIDR}), Flannel patched "
                 "with --iface=eth1")
 
     def first_vm_done(self, ctx: Context) -> bool:
         """kubeadm init ran (Vagrant provisions it with the VM)."""
-        with self.m.session(self.m.first.name) as s:
+        with self.machines.session(self.machines.first.name) as s:
             return s.run(["test", "-f", ADMIN_CONF], sudo=True, check=False).exit_status == 0
 
     def prepare_steps(self) -> list[Step]:
@@ -56,17 +59,17 @@ class Kubeadm:
         return []  # the first VM's provisioning is the bootstrap
 
     def join_summary(self) -> str:
-        return (f"a fresh token (and certificate key for control planes) minted on {self.m.first.name}, passed on "
-                "stdin over SSH; a failed join is reset (`kubeadm reset`) and its VM made again")
+        return (f"a fresh token (and certificate key for control planes) minted on {self.machines.first.name}, "
+                "passed on stdin over SSH; a failed join is reset (`kubeadm reset`) and its VM made again")
 
     def join(self, ctx: Context, node: VagrantNode) -> None:
         control_plane = node.role == "control-plane"
         flag = ["--control-plane"] if control_plane else []
-        targets = self.m.targets()
-        with self.m.session(self.m.first.name, targets) as cp:
+        targets = self.machines.targets()
+        with self.machines.session(self.machines.first.name, targets) as cp:
             material = parse_join_material(cp.run_script(asset_dir("provisioning") / "mint-join.sh", flag, {}).stdout)
         stdin = "".join(f"{k}={v}\n" for k, v in material.items())
         ctx.console.print(f"  joining {node.name} as {node.role} (fresh token"
                           + (" and certificate key)" if control_plane else ")"))
-        with self.m.session(node.name, targets) as s:
+        with self.machines.session(node.name, targets) as s:
             s.run_script(asset_dir("provisioning") / "join.sh", flag, {"NODE_IP": node.ip}, stdin_data=stdin)

@@ -2,9 +2,9 @@
 
 The distribution (kubeadm.py or k3s.py, the protocol in distribution.py) decides how the first node is
 bootstrapped, how the others join, and answers what differs between them; it reaches the VMs only through
-a `Machines` handle. This module owns the VMs: their layout, booting each with retries (driver.py), the host checks
-(host.py), SSH access and the node operations (images, snapshots, shells, logs). The VMs start one
-after another: VirtualBox is not a parallel-capable Vagrant provider (`vagrant up --parallel` is
+a `Machines` handle. This module owns the VMs: their layout, booting each with retries (driver.py), the
+host checks (host.py), SSH access and the node operations (images, snapshots, shells, logs). The VMs start
+one after another: VirtualBox is not a parallel-capable Vagrant provider (`vagrant up --parallel` is
 ignored for it) and concurrent linked-clone imports of the same box race.
 """
 
