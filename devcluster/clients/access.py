@@ -1,7 +1,8 @@
-"""How every client reaches one cluster: a kubeconfig file and a context in it.
+"""How every client reaches one cluster: a kubeconfig file and a context in it; and how the node checks
+reach its nodes.
 
-One value, made by the provider and handed to the Kubernetes client, helm and the test suites, so no
-code picks the kubeconfig or the context on its own.
+One value each, made by the provider and handed to the Kubernetes client, helm and the test suites, so no
+code picks the kubeconfig, the context or the node backend on its own.
 """
 
 from __future__ import annotations
@@ -29,3 +30,13 @@ class ClusterAccess:
     def helm_args(self) -> list[str]:
         args = ["--kubeconfig", str(self.kubeconfig)] if self.kubeconfig is not None else []
         return args + (["--kube-context", self.context] if self.context else [])
+
+
+@dataclass(frozen=True)
+class NodeAccess:
+    """How the testinfra node checks reach the nodes: a testinfra backend and its extra pytest arguments."""
+
+    backend: str
+    extra_args: tuple[str, ...] = ()
+    # The VMs' host-only interface: only Vagrant nodes have one.
+    check_eth1: bool = False

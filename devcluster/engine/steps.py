@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
@@ -21,18 +21,32 @@ from rich.table import Table
 from devcluster.errors import ConfigError, DevclusterError, StepError
 
 if TYPE_CHECKING:  # types only: the engine runs steps without knowing what they touch
+    from devcluster.clients.access import ClusterAccess
     from devcluster.clients.kube import Kube
     from devcluster.config import Config
     from devcluster.local.state import State
-    from devcluster.providers.base import Provider
+
+
+class Target(Protocol):
+    """The little the engine uses of the cluster's provider: a name for the plan's title and the access its
+    API client is made from. The engine declares it, so it never depends on the providers that fill it."""
+
+    @property
+    def name(self) -> str: ...
+
+    def access(self) -> ClusterAccess: ...
+
+
+# Steps are written against the whole provider interface; the engine itself needs only a Target.
+P = TypeVar("P", bound=Target)
 
 
 @dataclass
-class Context:
+class Context(Generic[P]):
     config: Config
     state: State
     console: Console
-    provider: Provider
+    provider: P
     dry_run: bool = False
     assume_yes: bool = False
     # The command line that resumes this run (`--from STEP` is appended): the provider and cluster options
@@ -60,8 +74,8 @@ class Context:
 class Step:
     name: str
     summary: str
-    action: Callable[[Context], None]
-    check: Callable[[Context], bool] | None = None
+    action: Callable[[Context[Any]], None]
+    check: Callable[[Context[Any]], bool] | None = None
     hint: str = ""
     # A step that establishes that the cluster exists and answers (a provider's kubeconfig/target step):
     # `--from` never skips it, since every later step would act on a cluster that may not be there.

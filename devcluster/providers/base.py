@@ -3,60 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from devcluster.clients.access import ClusterAccess
+from devcluster.clients.access import ClusterAccess, NodeAccess
 from devcluster.config import Config
 from devcluster.engine.steps import Context, Step
-from devcluster.engine.waiting import wait_for
 from devcluster.errors import DevclusterError
 from devcluster.local.state import State
-
-
-@dataclass(frozen=True)
-class Tool:
-    """A command a provider needs, how to ask its version, and how to get it."""
-
-    name: str
-    version_args: tuple[str, ...]
-    fix: str
-
-
-# Every provider installs charts and talks to the API the same way.
-HELM_TOOL = Tool("helm", ("version", "--short"),
-                 "bash scripts/install-tools.sh (pinned helm v3.17.3), or https://helm.sh/docs/intro/install/")
-KUBECTL_TOOL = Tool("kubectl", ("version", "--client"),
-                    "bash scripts/install-tools.sh (pinned kubectl v1.30.14), or https://kubernetes.io/docs/tasks/tools/")
-
-
-@dataclass
-class Finding:
-    """One line of `devcluster doctor`: what was checked, whether it is fine, and the fix."""
-
-    what: str
-    ok: bool
-    detail: str
-    fix: str = ""
-    # "warn": works, but outside what is tested or supported; doctor still exits 0.
-    warning: bool = False
-
-    @property
-    def level(self) -> Literal["ok", "warn", "fail"]:
-        if not self.ok:
-            return "fail"
-        return "warn" if self.warning else "ok"
-
-
-@dataclass(frozen=True)
-class NodeAccess:
-    """How the testinfra node checks reach the nodes: a testinfra backend and its extra pytest arguments."""
-
-    backend: str
-    extra_args: tuple[str, ...] = ()
-    # The VMs' host-only interface: only Vagrant nodes have one.
-    check_eth1: bool = False
+from devcluster.providers.doctor import Finding, Tool
 
 
 class Provider(ABC):
@@ -144,49 +99,7 @@ class Provider(ABC):
         access = self.access()
         return {"provider": self.name, "kubeconfig": str(access.kubeconfig or ""), "context": access.context}
 
-    # -- shared by the providers that write a kubeconfig into the state dir
+    # -- shared by the providers that write a kubeconfig into the state dir (their check: steps.kubeconfig_reachable)
 
     def state_access(self, context: str) -> ClusterAccess:
         return ClusterAccess(self.state.kubeconfig, context)
-
-    def kubeconfig_reachable(self, ctx: Context) -> bool:
-        """The check of a provider's `kubeconfig` step: the file is there and its API server answers."""
-        return self.state.kubeconfig.is_file() and ctx.kube().reachable()[0]
-
-    def reachable_step(self) -> Step:
-        """For `stack install` on a cluster `up` made: it must be there and answer; nothing is created."""
-        def fail(ctx: Context) -> None:
-            kubeconfig = self.state.kubeconfig
-            detail = ctx.kube().reachable()[1] if kubeconfig.is_file() else f"no kubeconfig at {kubeconfig}"
-            raise DevclusterError(f"{self.name} cluster {self.cfg.name!r} is not reachable: {detail}",
-                                  f"create it with `devcluster up --provider {self.name}`")
-
-        return Step("reachable", f"the {self.name} cluster {self.cfg.name!r} exists and its API answers", fail,
-                    self.kubeconfig_reachable, gate=True)
-
-
-def nodes_ready_probe(ctx: Context, expected: int | None) -> tuple[bool, str]:
-    ready, not_ready = ctx.kube().nodes_summary()
-    total = len(ready) + len(not_ready)
-    count_ok = expected is None or total >= expected
-    detail = f"{len(ready)}/{expected if expected is not None else total} Ready"
-    if not_ready:
-        detail += f"; not ready: {', '.join(sorted(not_ready))}"
-    return bool(ready) and not not_ready and count_ok, detail
-
-
-def nodes_ready_step(provider: Provider) -> Step:
-    """All nodes Ready, counted ourselves: `kind create --wait` only waits for control planes."""
-    expected = provider.expected_nodes()
-
-    def check(ctx: Context) -> bool:
-        ok, _ = ctx.kube().reachable()
-        return ok and nodes_ready_probe(ctx, expected)[0]
-
-    def act(ctx: Context) -> None:
-        ctx.reset_kube()
-        wait_for(f"{expected or 'all'} nodes to be Ready", lambda: nodes_ready_probe(ctx, expected),
-                 timeout=ctx.config.timeouts.nodes_ready, console=ctx.console,
-                 hint="kubectl describe nodes; a CNI that is not running keeps nodes NotReady")
-
-    return Step("nodes-ready", f"wait until all {expected or ''} nodes are Ready".replace("  ", " "), act, check)

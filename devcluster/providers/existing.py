@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devcluster.clients.access import ClusterAccess
+from devcluster.clients.access import ClusterAccess, NodeAccess
 from devcluster.clients.kube import is_local_server, kubeconfig_location, kubeconfig_server
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import ConfigError, DevclusterError
-from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, NodeAccess, Provider, Tool, nodes_ready_step
+from devcluster.providers.base import Provider
+from devcluster.providers.doctor import HELM_TOOL, KUBECTL_TOOL, Tool
+from devcluster.providers.steps import nodes_ready_step
 
 DEV_CONTEXT_PREFIXES = ("kind-", "devcluster-", "k3d-", "minikube", "docker-desktop", "rancher-desktop")
 

@@ -17,12 +17,14 @@ import yaml
 
 from devcluster.assets import asset_dir
 from devcluster.clients import runner
-from devcluster.clients.access import ClusterAccess
+from devcluster.clients.access import ClusterAccess, NodeAccess
 from devcluster.config import KIND_VERSION, Config
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
 from devcluster.local.state import State, write_private
-from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, NodeAccess, Provider, Tool, nodes_ready_step
+from devcluster.providers.base import Provider
+from devcluster.providers.doctor import HELM_TOOL, KUBECTL_TOOL, Tool
+from devcluster.providers.steps import kubeconfig_reachable, nodes_ready_step, reachable_step
 
 KIND_HINT = (f"install kind {KIND_VERSION}: bash scripts/install-tools.sh, or "
              "https://kind.sigs.k8s.io/docs/user/quick-start/#installation")
@@ -108,7 +110,7 @@ class KindProvider(Provider):
         return self.cfg.kind.listen_address
 
     def access_steps(self) -> list[Step]:
-        return [self.reachable_step()]
+        return [reachable_step(self)]
 
     def node_access(self) -> NodeAccess:
         # kind nodes are containers: testinfra's docker backend execs into them.
@@ -182,7 +184,7 @@ class KindProvider(Provider):
                  f"image {self.cfg.kind.node_image.split('@')[0]}", self._create,
                  lambda ctx: self.cluster_exists(), hint=f"kind export logs --name {self.cfg.name}"),
             Step("kubeconfig", f"write the cluster's kubeconfig to {self.state.kubeconfig} (0600)",
-                 self._export_kubeconfig, self.kubeconfig_reachable, gate=True),
+                 self._export_kubeconfig, kubeconfig_reachable, gate=True),
             nodes_ready_step(self),
         ]
 

@@ -7,7 +7,8 @@ import re
 from devcluster.clients import runner
 from devcluster.config import Config, warnings
 from devcluster.errors import DevclusterError
-from devcluster.providers.base import Finding, Provider, Tool
+from devcluster.providers.base import Provider
+from devcluster.providers.doctor import Finding, Tool
 
 INSTALL_TOOLS = "scripts/install-tools.sh installs the pinned kind, kubectl and helm into ~/.local/bin"
 # Kubernetes' version skew policy: kubectl within one minor of the 1.30 API server; helm's own policy

@@ -2,12 +2,14 @@
 
 Layers, lowest first (a module may import its own layer's modules and lower layers, never higher):
 errors/assets < config, local.state < clients, suites < local < engine < providers, stages < plan, reports
-< cli. Imports inside `if TYPE_CHECKING:` are type annotations, not dependencies, and are left out.
+< cli. Imports inside `if TYPE_CHECKING:` count like any other: a type a module is written against is a
+dependency of its reader, and a cycle through one is still a cycle.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -38,13 +40,13 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def runtime_imports(path: Path) -> set[str]:
-    """Project modules imported at run time (module level or inside functions), TYPE_CHECKING blocks aside."""
+def imports(path: Path, type_only: bool = True) -> set[str]:
+    """Project modules imported (module level, inside functions, and, with ``type_only``, under TYPE_CHECKING)."""
     tree = ast.parse(path.read_text())
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if not type_only and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             for child in node.orelse:
                 visit(child)
             return
@@ -63,7 +65,7 @@ def runtime_imports(path: Path) -> set[str]:
 
 
 def graph() -> dict[str, set[str]]:
-    return {module_name(p): runtime_imports(p) for p in PACKAGE.rglob("*.py")
+    return {module_name(p): imports(p) for p in PACKAGE.rglob("*.py")
             if "suites" not in p.relative_to(PACKAGE).parts[:1] or p.name == "__init__.py"}
 
 
@@ -111,6 +113,31 @@ def test_nobody_outside_providers_asks_which_provider_it_is(pattern: str) -> Non
     assert not offenders, "\n".join(offenders)
 
 
+def test_nobody_but_a_distribution_asks_which_distribution_it_is() -> None:
+    """The Vagrant provider asks its Distribution (providers/vagrant/distribution.py), never its name."""
+    asks = re.compile(r"distribution\s*(==|!=|\bin\b)|(==|!=)\s*[\"'](kubeadm|k3s)[\"']")
+    offenders = [f"{path.relative_to(PACKAGE)}:{lineno}: {line.strip()}"
+                 for path in PACKAGE.rglob("*.py") if path.name not in ("k3s.py", "kubeadm.py")
+                 for lineno, line in enumerate(path.read_text().splitlines(), 1) if asks.search(line)]
+    assert not offenders, "\n".join(offenders)
+
+
 def test_the_step_engine_has_no_project_imports_but_errors() -> None:
-    deps = runtime_imports(PACKAGE / "engine" / "steps.py")
+    deps = imports(PACKAGE / "engine" / "steps.py", type_only=False)
     assert deps <= {"devcluster.errors", "devcluster.clients.kube"}, deps  # the client is made lazily
+
+
+def test_the_engine_knows_no_provider_not_even_as_a_type() -> None:
+    """The engine declares what it uses of a provider (engine.steps.Target); it never imports one."""
+    deps = {f"{p.name}: {d}" for p in (PACKAGE / "engine").glob("*.py") for d in imports(p)
+            if d.startswith("devcluster.providers")}
+    assert not deps, deps
+
+
+def test_type_only_imports_are_counted(tmp_path: Path) -> None:
+    """The cycle and layer checks see what sits under `if TYPE_CHECKING:`."""
+    module = tmp_path / "probe.py"
+    module.write_text("from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n"
+                      "    from devcluster.plan import up_steps\n")
+    assert imports(module) == {"devcluster.plan"}
+    assert imports(module, type_only=False) == set()

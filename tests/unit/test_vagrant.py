@@ -530,6 +530,20 @@ def test_image_load_streams_docker_save_into_every_vms_containerd_with_fake_dock
         assert call["sha256"] == expected, "every node gets the whole image stream"
 
 
+def test_image_load_on_k3s_goes_through_k3s_ctr_with_fake_docker(vagrant_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    """k3s runs its own containerd, so its distribution answers `k3s ctr`, not the system's `ctr` (fake `docker`
+    and `vagrant` on PATH, SSH sessions replaced by recorders, as above)."""
+    fake_tools.add("docker", FAKE_DOCKER_SAVE)
+    cfg = config.load(None, {"provider": "vagrant", "vagrant.distribution": "k3s"})
+    ctx = Context(cfg, vagrant_env.state, vagrant_env.console,
+                  vp.VagrantProvider(cfg, vagrant_env.state, vagrant_env.provider.seams))
+    ctx.provider._write_settings(ctx)
+    Path(os.environ["FAKE_VAGRANT_STATE"]).write_text(json.dumps([n.name for n in ctx.provider.nodes]))
+    assert ctx.provider.load_images(ctx, ["forail-backend:dev"]) == ["cp1", "cp2", "w1", "w2"]
+    imports = [c["argv"] for c in fake_tools.calls("ssh") if "ctr" in c["argv"][1]]
+    assert imports == [[node, "k3s ctr -n k8s.io images import -"] for node in ("cp1", "cp2", "w1", "w2")]
+
+
 def test_image_load_fails_naming_docker_when_the_image_is_missing_with_fake_docker(vagrant_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
     ctx = vagrant_env
     fake_tools.add("docker", "sys.stderr.write('Error: No such image: nope:1\\n'); sys.exit(1)")

@@ -9,9 +9,9 @@ from devcluster.providers.vagrant.host import (
     kvm_holders,
     virtualization_conflicts,
 )
-from devcluster.providers.vagrant.k3s import checksum_from_list
-from devcluster.providers.vagrant.kubeadm import parse_join_material
-from devcluster.providers.vagrant.provider import CTR_IMPORT, K3S_CTR_IMPORT, VagrantProvider, admin_kubeconfig_for_host
+from devcluster.providers.vagrant.k3s import K3S_CTR_IMPORT, checksum_from_list
+from devcluster.providers.vagrant.kubeadm import CTR_IMPORT, parse_join_material
+from devcluster.providers.vagrant.provider import VagrantProvider, admin_kubeconfig_for_host
 
 __all__ = [
     "CONTROL_PLANE_ENDPOINT", "CTR_IMPORT", "K3S_CTR_IMPORT", "NETWORKS_CONF", "POD_CIDR", "HostSeams",

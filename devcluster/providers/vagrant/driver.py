@@ -79,8 +79,9 @@ class RunnerVagrant(python_vagrant.Vagrant):  # type: ignore[misc]
         return [exe] + [str(a) for a in args if a is not None]
 
 
-def vagrant_settings(cfg: Config, flannel_manifest: Path, serial_log_dir: Path) -> dict[str, Any]:
-    """What the Vagrantfile reads (through DEVCLUSTER_VAGRANT_CONFIG) instead of being edited."""
+def vagrant_settings(cfg: Config, flannel_manifest: Path | None, serial_log_dir: Path) -> dict[str, Any]:
+    """What the Vagrantfile reads (through DEVCLUSTER_VAGRANT_CONFIG) instead of being edited; the manifest is
+    the distribution's (None: its VMs apply none)."""
     v = cfg.vagrant
     return {
         "box": v.box,
@@ -90,7 +91,7 @@ def vagrant_settings(cfg: Config, flannel_manifest: Path, serial_log_dir: Path) 
         "kubernetes_apt_repo": v.kubernetes_apt_repo,
         "control_plane_endpoint": CONTROL_PLANE_ENDPOINT,
         "pod_cidr": POD_CIDR,
-        "flannel_manifest": str(flannel_manifest) if v.distribution == "kubeadm" else "",
+        "flannel_manifest": str(flannel_manifest) if flannel_manifest is not None else "",
         "distribution": v.distribution,
         "boot_timeout": v.boot_timeout,
         "serial_log_dir": str(serial_log_dir),

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from devcluster.assets import asset_dir
 from devcluster.clients import fetch
@@ -26,12 +25,12 @@ from devcluster.config import VagrantNode
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
 from devcluster.local.state import write_private
+from devcluster.providers.vagrant.distribution import Download, Machines
 from devcluster.providers.vagrant.driver import CONTROL_PLANE_ENDPOINT
 
-if TYPE_CHECKING:
-    from devcluster.providers.vagrant.provider import VagrantProvider
-
 ADMIN_CONF = "/etc/rancher/k3s/k3s.yaml"
+# k3s' ctr talks to its own containerd; k8s.io is the namespace its kubelet uses.
+K3S_CTR_IMPORT = ["k3s", "ctr", "-n", "k8s.io", "images", "import", "-"]
 TOKEN_FILE = "k3s-token"
 REMOTE_BINARY = "/tmp/devcluster-k3s"
 
@@ -49,18 +48,22 @@ def checksum_from_list(text: str, artifact: str = "k3s") -> str:
 class K3s:
     name = "k3s"
     admin_conf = ADMIN_CONF
+    image_import = K3S_CTR_IMPORT
+    # rancher.io/local-path, class local-path: kept, and the only default class.
+    bundled_local_path: tuple[str, str] | None = ("kube-system", "local-path-provisioner")
+    vm_download: Download | None = None  # the VMs' provisioning only prepares the kernel; k3s follows over SSH
 
-    def __init__(self, provider: VagrantProvider) -> None:
-        self.p = provider
+    def __init__(self, machines: Machines) -> None:
+        self.machines = machines
 
     # -- the binary
 
     def _source(self, template: str) -> str:
-        return template.replace("{version}", self.p.cfg.vagrant.k3s_version)
+        return template.replace("{version}", self.machines.settings.k3s_version)
 
     @property
     def binary_path(self) -> Path:
-        return self.p.state.path(f"k3s/k3s-{self.p.cfg.vagrant.k3s_version}")
+        return self.machines.state.path(f"k3s/k3s-{self.machines.settings.k3s_version}")
 
     def _binary_done(self, ctx: Context) -> bool:
         record = self.binary_path.with_suffix(".sha256")
@@ -69,33 +72,33 @@ class K3s:
         return hashlib.sha256(self.binary_path.read_bytes()).hexdigest() == record.read_text().strip()
 
     def _fetch_binary(self, ctx: Context) -> None:
-        v = self.p.cfg.vagrant
-        cache = self.p.state.path("cache")
+        v = self.machines.settings
+        cache = self.machines.state.path("cache")
         expected = v.k3s_sha256 or checksum_from_list(fetch.fetch(self._source(v.k3s_checksums), cache).decode())
         data = fetch.fetch(self._source(v.k3s_binary), cache, expected)
         write_private(self.binary_path, data)
         write_private(self.binary_path.with_suffix(".sha256"), expected + "\n")
 
     def prepare_steps(self) -> list[Step]:
-        v = self.p.cfg.vagrant
+        v = self.machines.settings
         pin = f"sha256 {v.k3s_sha256}" if v.k3s_sha256 else "the sha256 published with the release"
         return [Step("k3s-binary", f"fetch k3s {v.k3s_version} ({self._source(v.k3s_binary)}), verified against "
                      f"{pin}", self._fetch_binary, self._binary_done,
                      hint="offline? set vagrant.k3s_binary (and k3s_sha256) to a local copy")]
 
     def bootstrap_steps(self) -> list[Step]:
-        first = self.p.first
+        first = self.machines.first
         return [
             Step(f"k3s-{first.name}", f"k3s server --cluster-init on {first.name} (embedded etcd, "
                  f"--flannel-iface=eth1, --node-ip {first.ip}, TLS SANs {', '.join(self.tls_sans())}), "
-                 "token on stdin", lambda ctx: self.install(ctx, first, self.p.ssh_targets()),
+                 "token on stdin", lambda ctx: self.install(ctx, first, self.machines.targets()),
                  self.first_node_done, hint=f"devcluster ssh {first.name}; sudo journalctl -u k3s"),
         ]
 
     # -- the cluster token: fresh per cluster, never on a command line
 
     def token(self) -> str:
-        path = self.p.state.path(TOKEN_FILE)
+        path = self.machines.state.path(TOKEN_FILE)
         if not path.is_file():
             write_private(path, secrets.token_hex(32) + "\n")
         return path.read_text().strip()
@@ -103,24 +106,24 @@ class K3s:
     # -- installing k3s on a node
 
     def tls_sans(self) -> list[str]:
-        return [n.ip for n in self.p.nodes if n.role == "control-plane"] + [CONTROL_PLANE_ENDPOINT]
+        return [n.ip for n in self.machines.nodes if n.role == "control-plane"] + [CONTROL_PLANE_ENDPOINT]
 
     def _role(self, node: VagrantNode) -> str:
         return "server" if node.role == "control-plane" else "agent"
 
     def install(self, ctx: Context, node: VagrantNode, targets: dict[str, SshTarget]) -> None:
-        first = node.name == self.p.first.name
+        first = node.name == self.machines.first.name
         env = {
             "NODE_IP": node.ip,
             "K3S_BINARY": REMOTE_BINARY,
             "K3S_SHA256": self.binary_path.with_suffix(".sha256").read_text().strip(),
-            "SERVER_URL": "" if first else f"https://{self.p.first.ip}:6443",
+            "SERVER_URL": "" if first else f"https://{self.machines.first.ip}:6443",
         }
         if node.role == "control-plane":
             env["TLS_SANS"] = ",".join(self.tls_sans())
         ctx.console.print(f"  k3s {self._role(node)} on {node.name}"
                           + (" (--cluster-init)" if first else f" joining {env['SERVER_URL']}"))
-        with self.p.session(node.name, targets) as s:
+        with self.machines.session(node.name, targets) as s:
             s.put(self.binary_path, REMOTE_BINARY)
             try:
                 s.run_script(asset_dir("provisioning") / "k3s-install.sh", [self._role(node)], env,
@@ -129,18 +132,21 @@ class K3s:
                 s.run(["rm", "-f", REMOTE_BINARY], sudo=True, check=False)
 
     def first_node_done(self, ctx: Context) -> bool:
-        with self.p.session(self.p.first.name) as s:
+        with self.machines.session(self.machines.first.name) as s:
             return s.run(["systemctl", "is-active", "--quiet", "k3s"], sudo=True, check=False).exit_status == 0
 
     # -- the others
+
+    def first_vm_done(self, ctx: Context) -> bool:
+        return True  # the VM's provisioning does nothing of k3s: the k3s step installs it
 
     def first_vm_summary(self) -> str:
         return "kernel settings for Kubernetes and a serial console (k3s follows over SSH)"
 
     def join_summary(self) -> str:
-        return (f"k3s on each: servers join {self.p.first.name}'s embedded etcd, agents join as workers, "
+        return (f"k3s on each: servers join {self.machines.first.name}'s embedded etcd, agents join as workers, "
                 "--flannel-iface=eth1 everywhere, the cluster's token on stdin; a failed join is undone and its VM "
                 "made again")
 
-    def join(self, ctx: Context, node: VagrantNode, targets: dict[str, SshTarget]) -> None:
-        self.install(ctx, node, targets)
+    def join(self, ctx: Context, node: VagrantNode) -> None:
+        self.install(ctx, node, self.machines.targets())

@@ -5,19 +5,16 @@ and handed over on stdin, never on a command line or on the host's disk.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from devcluster.assets import asset_dir
-from devcluster.clients.ssh import SshTarget
 from devcluster.config import VagrantNode
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
+from devcluster.providers.vagrant.distribution import Download, Machines
 from devcluster.providers.vagrant.driver import CONTROL_PLANE_ENDPOINT, POD_CIDR
 
-if TYPE_CHECKING:
-    from devcluster.providers.vagrant.provider import VagrantProvider
-
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
+# Into the containerd namespace the kubelet uses, so pods find the image without pulling it.
+CTR_IMPORT = ["ctr", "-n", "k8s.io", "images", "import", "-"]
 
 
 def parse_join_material(output: str) -> dict[str, str]:
@@ -31,19 +28,28 @@ def parse_join_material(output: str) -> dict[str, str]:
 class Kubeadm:
     name = "kubeadm"
     admin_conf = ADMIN_CONF
+    image_import = CTR_IMPORT
+    bundled_local_path: tuple[str, str] | None = None  # devcluster installs local-path-provisioner itself
 
-    def __init__(self, provider: VagrantProvider) -> None:
-        self.p = provider
+    def __init__(self, machines: Machines) -> None:
+        self.machines = machines
+
+    @property
+    def vm_download(self) -> Download | None:
+        """Flannel, applied by the first control plane's provisioning (patched there with --iface=eth1)."""
+        v = self.machines.settings
+        return Download("the Flannel manifest", v.flannel_manifest, v.flannel_sha256,
+                        self.machines.state.path("kube-flannel.yml"))
 
     def first_vm_summary(self) -> str:
-        v = self.p.cfg.vagrant
+        v = self.machines.settings
         return (f"containerd, kubeadm {v.kubernetes_package_version}, kubelet --node-ip on eth1, kubeadm init "
                 f"(endpoint {CONTROL_PLANE_ENDPOINT}:6443, --upload-certs, pod CIDR {POD_CIDR}), Flannel patched "
                 "with --iface=eth1")
 
-    def first_node_done(self, ctx: Context) -> bool:
+    def first_vm_done(self, ctx: Context) -> bool:
         """kubeadm init ran (Vagrant provisions it with the VM)."""
-        with self.p.session(self.p.first.name) as s:
+        with self.machines.session(self.machines.first.name) as s:
             return s.run(["test", "-f", ADMIN_CONF], sudo=True, check=False).exit_status == 0
 
     def prepare_steps(self) -> list[Step]:
@@ -53,16 +59,17 @@ class Kubeadm:
         return []  # the first VM's provisioning is the bootstrap
 
     def join_summary(self) -> str:
-        return (f"a fresh token (and certificate key for control planes) minted on {self.p.first.name}, passed on "
-                "stdin over SSH; a failed join is reset (`kubeadm reset`) and its VM made again")
+        return (f"a fresh token (and certificate key for control planes) minted on {self.machines.first.name}, "
+                "passed on stdin over SSH; a failed join is reset (`kubeadm reset`) and its VM made again")
 
-    def join(self, ctx: Context, node: VagrantNode, targets: dict[str, SshTarget]) -> None:
+    def join(self, ctx: Context, node: VagrantNode) -> None:
         control_plane = node.role == "control-plane"
         flag = ["--control-plane"] if control_plane else []
-        with self.p.session(self.p.first.name, targets) as cp:
+        targets = self.machines.targets()
+        with self.machines.session(self.machines.first.name, targets) as cp:
             material = parse_join_material(cp.run_script(asset_dir("provisioning") / "mint-join.sh", flag, {}).stdout)
         stdin = "".join(f"{k}={v}\n" for k, v in material.items())
         ctx.console.print(f"  joining {node.name} as {node.role} (fresh token"
                           + (" and certificate key)" if control_plane else ")"))
-        with self.p.session(node.name, targets) as s:
+        with self.machines.session(node.name, targets) as s:
             s.run_script(asset_dir("provisioning") / "join.sh", flag, {"NODE_IP": node.ip}, stdin_data=stdin)

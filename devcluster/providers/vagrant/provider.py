@@ -1,9 +1,10 @@
 """Vagrant + VirtualBox: the first control plane is made first, then the other VMs are started and joined.
 
-The distribution (kubeadm.py or k3s.py) decides how the first node is bootstrapped and how the others
-join; this module owns the VMs: their layout, booting each with retries (driver.py), the host checks
-(host.py), SSH access and the node operations (images, snapshots, shells, logs). The VMs start one
-after another: VirtualBox is not a parallel-capable Vagrant provider (`vagrant up --parallel` is
+The distribution (kubeadm.py or k3s.py, the protocol in distribution.py) decides how the first node is
+bootstrapped, how the others join, and answers what differs between them; it reaches the VMs only through
+a `Machines` handle. This module owns the VMs: their layout, booting each with retries (driver.py), the
+host checks (host.py), SSH access and the node operations (images, snapshots, shells, logs). The VMs start
+one after another: VirtualBox is not a parallel-capable Vagrant provider (`vagrant up --parallel` is
 ignored for it) and concurrent linked-clone imports of the same box race.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +20,16 @@ import yaml
 
 from devcluster.assets import asset_dir
 from devcluster.clients import fetch, runner
-from devcluster.clients.access import ClusterAccess
+from devcluster.clients.access import ClusterAccess, NodeAccess
 from devcluster.clients.ssh import SshSession, SshTarget, parse_ssh_config
 from devcluster.config import Config, VagrantNode, vagrant_nodes
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
 from devcluster.local.state import State, ensure_dir, write_private
-from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, Finding, NodeAccess, Provider, Tool, nodes_ready_step
+from devcluster.providers.base import Provider
+from devcluster.providers.doctor import HELM_TOOL, KUBECTL_TOOL, Finding, Tool
+from devcluster.providers.steps import kubeconfig_reachable, nodes_ready_step, reachable_step
+from devcluster.providers.vagrant.distribution import Distribution, Machines
 from devcluster.providers.vagrant.driver import (
     VAGRANT_HINT,
     VBOX_HINT,
@@ -36,10 +41,7 @@ from devcluster.providers.vagrant.host import RANGE_HINT, HostSeams, hostonly_al
 from devcluster.providers.vagrant.k3s import K3s
 from devcluster.providers.vagrant.kubeadm import Kubeadm
 
-# Into the containerd namespace the kubelet uses, so pods find the image without pulling it (k3s' ctr
-# talks to its own containerd).
-CTR_IMPORT = ["ctr", "-n", "k8s.io", "images", "import", "-"]
-K3S_CTR_IMPORT = ["k3s", "ctr", "-n", "k8s.io", "images", "import", "-"]
+DISTRIBUTIONS: dict[str, Callable[[Machines], Distribution]] = {d.name: d for d in (Kubeadm, K3s)}
 VBOX_LOG_TAIL = 300
 
 
@@ -67,7 +69,8 @@ class VagrantProvider(Provider):
         self.seams = seams or HostSeams()
         self.nodes: list[VagrantNode] = vagrant_nodes(cfg.vagrant)
         self.first = self.nodes[0]
-        self.distribution: Kubeadm | K3s = K3s(self) if cfg.vagrant.distribution == "k3s" else Kubeadm(self)
+        self.machines = Machines(cfg.vagrant, state, self.nodes, self.ssh_targets, self.seams.connect)
+        self.distribution: Distribution = DISTRIBUTIONS[cfg.vagrant.distribution](self.machines)
         # `vagrant ssh-config` is slow (a Ruby start-up); its answer holds until a VM is started again.
         self._targets: dict[str, SshTarget] | None = None
 
@@ -76,10 +79,6 @@ class VagrantProvider(Provider):
     @property
     def settings_path(self) -> Path:
         return self.state.path("vagrant.json")
-
-    @property
-    def flannel_path(self) -> Path:
-        return self.state.path("kube-flannel.yml")
 
     @property
     def serial_dir(self) -> Path:
@@ -100,7 +99,8 @@ class VagrantProvider(Provider):
                              echo=ctx.echo if ctx else None)
 
     def settings(self) -> dict[str, Any]:
-        return vagrant_settings(self.cfg, self.flannel_path, self.serial_dir)
+        download = self.distribution.vm_download
+        return vagrant_settings(self.cfg, download.path if download else None, self.serial_dir)
 
     def access(self) -> ClusterAccess:
         return self.state_access(f"devcluster-{self.cfg.name}")
@@ -110,11 +110,10 @@ class VagrantProvider(Provider):
         return self.cfg.vagrant.ingress_ip or self.nodes[-1].ip
 
     def bundled_local_path(self) -> tuple[str, str] | None:
-        # k3s ships local-path-provisioner (rancher.io/local-path, class local-path); kubeadm ships none.
-        return ("kube-system", "local-path-provisioner") if self.cfg.vagrant.distribution == "k3s" else None
+        return self.distribution.bundled_local_path
 
     def access_steps(self) -> list[Step]:
-        return [self.reachable_step()]
+        return [reachable_step(self)]
 
     def node_access(self) -> NodeAccess:
         self.require_cluster()
@@ -133,13 +132,6 @@ class VagrantProvider(Provider):
             write_private(self.state.path("ssh_config"), text)
             self._targets = parse_ssh_config(text)
         return self._targets
-
-    def session(self, node: str, targets: dict[str, SshTarget] | None = None) -> SshSession:
-        """SSH to ``node``; pass ``targets`` to reuse one `vagrant ssh-config` (a slow call) across sessions."""
-        targets = targets if targets is not None else self.ssh_targets()
-        if node not in targets:
-            raise DevclusterError(f"no SSH configuration for {node}", "is it running? `devcluster status`")
-        return self.seams.connect(targets[node])  # type: ignore[no-any-return]
 
     def running(self) -> set[str]:
         return {s.name for s in self.vagrant().status() if s.state == "running"}
@@ -186,15 +178,15 @@ class VagrantProvider(Provider):
     def _settings_done(self, ctx: Context) -> bool:
         if not self.settings_path.is_file():
             return False
-        if self.cfg.vagrant.distribution == "kubeadm" and not self.flannel_path.is_file():
+        download = self.distribution.vm_download
+        if download is not None and not download.path.is_file():
             return False
         return json.loads(self.settings_path.read_text()) == self.settings()
 
     def _write_settings(self, ctx: Context) -> None:
-        if self.cfg.vagrant.distribution == "kubeadm":
-            v = self.cfg.vagrant
-            manifest = fetch.fetch(v.flannel_manifest, self.state.path("cache"), v.flannel_sha256)
-            write_private(self.flannel_path, manifest)
+        download = self.distribution.vm_download
+        if download is not None:
+            write_private(download.path, fetch.fetch(download.url, self.state.path("cache"), download.sha256))
         ensure_dir(self.serial_dir)
         self.state.write_json("vagrant.json", self.settings())
 
@@ -211,10 +203,10 @@ class VagrantProvider(Provider):
     def _first_done(self, ctx: Context) -> bool:
         if self.first.name not in self.running():
             return False
-        return self.cfg.vagrant.distribution == "k3s" or self.distribution.first_node_done(ctx)
+        return self.distribution.first_vm_done(ctx)
 
     def _fetch_kubeconfig(self, ctx: Context) -> None:
-        with self.session(self.first.name) as s:
+        with self.machines.session(self.first.name) as s:
             admin = s.run(["cat", self.distribution.admin_conf], sudo=True).stdout
         write_private(self.state.kubeconfig,
                       admin_kubeconfig_for_host(admin, self.server_url(), self.access().context or ""))
@@ -241,7 +233,7 @@ class VagrantProvider(Provider):
         for node in [n for n in self.nodes[1:] if n.name not in self.registered(ctx)]:
             for attempt in range(1, retries + 1):
                 try:
-                    self.distribution.join(ctx, node, self.ssh_targets())
+                    self.distribution.join(ctx, node)
                     break
                 except DevclusterError as exc:
                     reason = exc.message.splitlines()[0]
@@ -269,7 +261,8 @@ class VagrantProvider(Provider):
         shape = (f"profile {v.profile}: {control_planes} control plane(s) + {len(self.nodes) - control_planes} "
                  f"worker(s), distribution {v.distribution}, boot_timeout {v.boot_timeout}s, {v.retries} tries per "
                  f"VM, up_timeout {v.up_timeout}s")
-        manifest = f" and fetch the Flannel manifest ({v.flannel_manifest})" if v.distribution == "kubeadm" else ""
+        download = self.distribution.vm_download
+        manifest = f" and fetch {download.what} ({download.url})" if download else ""
         return [
             Step("preflight", f"{shape}; vagrant and VBoxManage present, no KVM/libvirtd holding the virtualization "
                  f"extensions, VirtualBox accepts {v.network_prefix}.0/24, enough free memory", self._preflight),
@@ -283,7 +276,7 @@ class VagrantProvider(Provider):
             *self.distribution.bootstrap_steps(),
             Step("kubeconfig", f"copy {self.distribution.admin_conf} from {self.first.name} to "
                  f"{self.state.kubeconfig} (0600), server {self.server_url()}", self._fetch_kubeconfig,
-                 self.kubeconfig_reachable, gate=True),
+                 kubeconfig_reachable, gate=True),
             Step("vms", f"vagrant up {others} one by one (VirtualBox cannot start VMs in parallel), {v.retries} "
                  "tries each", self._start_others, self._others_done),
             Step("join", f"join {others}: {self.distribution.join_summary()}", self._join, self._joined),
@@ -340,11 +333,11 @@ class VagrantProvider(Provider):
         self.require_cluster()
         runner.require("docker", "install Docker: the images are read from this machine's Docker")
         targets = self.ssh_targets()
-        importer = K3S_CTR_IMPORT if self.cfg.vagrant.distribution == "k3s" else CTR_IMPORT
+        importer = self.distribution.image_import
         loaded = []
         for node in self.nodes:
             ctx.console.print(f"  {node.name}: docker save {' '.join(images)} | {' '.join(importer)}")
-            with self.session(node.name, targets) as ssh:
+            with self.machines.session(node.name, targets) as ssh:
                 def into_node(out: Any, ssh: SshSession = ssh) -> None:
                     ssh.run_streaming(importer, out, sudo=True)
 
