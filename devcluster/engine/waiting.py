@@ -21,14 +21,15 @@ def wait_for(
     *,
     timeout: float,
     console: Console,
-    interval: float = 2.0,
-    max_interval: float | None = None,
+    interval: float = 0.25,
+    max_interval: float | None = 2.0,
     hint: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
-    """Call ``probe`` until it reports done; it returns (done, a one-line status). With ``max_interval`` the
-    pause starts at ``interval`` and grows by half each time up to it: brisk at first, gentle later."""
+    """Call ``probe`` until it reports done; it returns (done, a one-line status). The pause starts at
+    ``interval`` and grows by half each time up to ``max_interval`` (None: fixed): brisk at first, when most
+    waits end (a rollout of fake or cached pods, a job of a second), gentle on the API server later."""
     start = clock()
     detail = ""
     with console.status(f"waiting for {what}") as status:

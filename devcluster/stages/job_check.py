@@ -70,7 +70,7 @@ def run_job(ctx: Context, execution_hint: str) -> None:
 
     try:
         wait_for(f"job {job_id} ({name}) to finish", finished, timeout=cfg.stack.verify_timeout,
-                 console=ctx.console, interval=0.25, max_interval=2.0)
+                 console=ctx.console)
     except DevclusterError as exc:
         status = last.get("status", "unknown")
         if status in FINISHED:

@@ -56,7 +56,9 @@ def traefik_release(cfg: Config) -> Release:
     return Release(
         name=t.release, namespace=t.namespace,
         chart=ChartRef(t.chart, t.repo, t.version), generated=traefik_values(cfg), values=dict(t.values),
-        wait=True, timeout=cfg.timeouts.helm,
+        # no `helm --wait` (it polls every 2 s): the rollout step waits for Traefik with a brisk probe, and the
+        # steps in between run while it rolls out
+        wait=False, timeout=cfg.timeouts.helm,
     )
 
 

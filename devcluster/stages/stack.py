@@ -90,7 +90,8 @@ def desired_release(ctx: Context, rel: ReleaseConfig) -> Release | None:
         generated = forail_values.operator_values(cfg, token, forail.namespace if forail else cfg.namespace)
     checkout = checkout_for(cfg, rel)
     placeholder = ChartRef(str(checkout)) if checkout else ChartRef(rel.chart or rel.git, rel.repo, rel.version)
-    return Release(rel.name, rel.namespace, placeholder, _user_layers(cfg, rel), list(rel.values_files), rel.wait,
+    # helm does not --wait (it polls every 2 s): the ready-<release> step waits for the same workloads, briskly
+    return Release(rel.name, rel.namespace, placeholder, _user_layers(cfg, rel), list(rel.values_files), False,
                    rel.timeout, generated=generated, source_id=charts.source_id(rel, checkout))
 
 
@@ -222,13 +223,14 @@ def forail_summary(cfg: Config, rel: ReleaseConfig) -> str:
 def release_steps(cfg: Config, rel: ReleaseConfig) -> list[Step]:
     extra = forail_summary(cfg, rel) if rel.kind == "forail" else ""
     steps = [Step(f"release-{rel.name}", f"helm upgrade --install {rel.name} ({describe_source(cfg, rel)}) in "
-                  f"{rel.namespace}" + (" --wait" if rel.wait else "") + extra,
+                  f"{rel.namespace}" + extra,
                   lambda ctx: install_release(ctx, rel), lambda ctx: release_done(ctx, rel),
                   hint=f"helm status {rel.name} -n {rel.namespace}; devcluster logs --collect ./logs")]
-    steps.append(Step(f"ready-{rel.name}",
-                      f"wait for {rel.name}'s Jobs of this revision and all workloads in {rel.namespace}",
-                      lambda ctx: wait_release(ctx, rel),
-                      lambda ctx: release_workloads_probe(ctx, rel)[0]))
+    if rel.wait:
+        steps.append(Step(f"ready-{rel.name}",
+                          f"wait for {rel.name}'s Jobs of this revision and all workloads in {rel.namespace}",
+                          lambda ctx: wait_release(ctx, rel),
+                          lambda ctx: release_workloads_probe(ctx, rel)[0]))
     steps += [post_install_step(rel, action) for action in rel.post_install]
     return steps
 
@@ -294,8 +296,7 @@ def delete_operator_resources(ctx: Context, all_crs: bool, timeout: float) -> li
             for _, o in left)
 
     try:
-        wait_for("the operator to finalize its resources", gone, timeout=timeout, console=ctx.console,
-                 interval=0.25, max_interval=2.0)
+        wait_for("the operator to finalize its resources", gone, timeout=timeout, console=ctx.console)
     except DevclusterError as exc:
         raise DevclusterError(
             f"custom resources still held by their finalizers after {int(timeout)}s; the operator was left "
