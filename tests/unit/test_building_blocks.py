@@ -104,7 +104,7 @@ def test_wait_for_times_out_with_the_last_status() -> None:
 
 
 def test_wait_for_survives_api_blips() -> None:
-    calls = iter([RuntimeError("connection refused"), (True, "ready")])
+    calls = iter([ConnectionRefusedError("connection refused"), (True, "ready")])
 
     def probe() -> tuple[bool, str]:
         item = next(calls)
