@@ -258,8 +258,7 @@ def kubeconfig_cmd(
 
       devcluster kubeconfig --merge --use      # then: kubectl get nodes
     """
-    from devcluster.clients.kube import kubeconfig_location
-    from devcluster.clients.kubeconfigs import merge_into
+    from devcluster.clients.kubeconfigs import kubeconfig_location, merge_into
 
     ctx = open_context(config_file, provider, dry_run=True)
     cfg_kc = ctx.provider.access().kubeconfig

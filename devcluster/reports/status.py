@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devcluster.clients.kube import node_is_ready
+from devcluster.clients.readiness import node_is_ready
 from devcluster.engine.steps import Context
 from devcluster.errors import expected_errors
 from devcluster.local import hosts

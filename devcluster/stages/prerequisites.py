@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from devcluster.clients import fetch
 from devcluster.clients.helm import ChartRef, Release
-from devcluster.clients.kube import default_class_patches, is_default_class
+from devcluster.clients.readiness import default_class_patches, is_default_class
 from devcluster.config import Config
 from devcluster.engine.steps import Context, Step
 from devcluster.engine.waiting import wait_for

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from devcluster.clients import fetch, runner
-from devcluster.clients.kube import default_class_patches
+from devcluster.clients.readiness import default_class_patches
 from devcluster.engine.waiting import wait_for
 from devcluster.errors import CommandError, DevclusterError
 from devcluster.local import tls

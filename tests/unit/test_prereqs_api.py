@@ -177,7 +177,7 @@ def test_remote_context_is_refused_without_yes(tmp_path: Path) -> None:
     ("https://172.32.0.1", False),
 ])
 def test_local_server_classification(server: str, local: bool) -> None:
-    from devcluster.clients.kube import is_local_server
+    from devcluster.clients.local_server import is_local_server
 
     assert is_local_server(server) is local
 
