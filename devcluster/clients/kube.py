@@ -22,7 +22,7 @@ from devcluster.clients.access import ClusterAccess
 from devcluster.clients.api_errors import api_error_detail
 from devcluster.clients.kubeconfigs import KUBECONFIG_HINT, kubeconfig_location, read_kubeconfig, require_context
 from devcluster.clients.readiness import node_is_ready, rollout_status
-from devcluster.errors import DevclusterError
+from devcluster.errors import DevclusterError, expected_errors
 
 # A kubeconfig with insecure-skip-tls-verify (a choice its owner made) would print urllib3's warning on every
 # request, burying devcluster's own output.
@@ -88,7 +88,7 @@ class Kube:
             info = self.read("/version", timeout=timeout)
         except ValueError:  # a body that is not JSON: some other web server
             info = None
-        except Exception as exc:
+        except expected_errors() as exc:  # a bug is not "unreachable": it propagates
             return False, api_error_detail(exc, self.server)
         version = (info or {}).get("gitVersion")
         if not isinstance(version, str) or not version:
