@@ -55,3 +55,35 @@ class CommandError(DevclusterError):
 
 class StepError(DevclusterError):
     """A step of `up` failed: says which one and how to resume."""
+
+
+# The failures of the outside world a caller may expect and handle: the API (kubernetes' ApiException and
+# its config errors), the network (urllib3, websockets of the exec API, SSH), the OS (files, sockets,
+# processes; ConnectionError and TimeoutError are OSErrors) and devcluster's own errors (the runner's
+# timeouts are CommandErrors). Anything else is a bug, and must reach the user as one.
+_EXPECTED_ELSEWHERE = (
+    ("kubernetes.client.exceptions", "ApiException"),
+    ("kubernetes.config.config_exception", "ConfigException"),
+    ("urllib3.exceptions", "HTTPError"),
+    ("websocket._exceptions", "WebSocketException"),
+    ("paramiko.ssh_exception", "SSHException"),
+)
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that mean "the outside world failed", not "devcluster has a bug".
+
+    Read from modules already imported, never importing them: an exception of a module nobody loaded
+    cannot be raised, and importing the kubernetes client costs a second (docs/performance.md).
+    Usable directly in an ``except`` clause, which evaluates it only when something was raised.
+    """
+    import subprocess
+    import sys
+
+    found: list[type[BaseException]] = [DevclusterError, OSError, subprocess.TimeoutExpired]
+    for module, name in _EXPECTED_ELSEWHERE:
+        loaded = sys.modules.get(module)
+        cls = getattr(loaded, name, None) if loaded is not None else None
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)

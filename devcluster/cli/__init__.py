@@ -2,8 +2,9 @@
 
 Commands only parse options, build the context (cli/common.py) and hand over to the modules that do the
 work; every DevclusterError is printed with its hint and turned into an exit code (2 for bad input,
-1 otherwise) instead of a traceback. Each command group lives in its own module and registers itself on
-the app when imported here.
+1 otherwise) instead of a traceback. Anything else is a bug: one line says so (exit 1), and `--debug` (or
+DEVCLUSTER_DEBUG=1) prints the traceback, of a bug and of every error. Each command group lives in its own
+module and registers itself on the app when imported here.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import sys
 os.environ.setdefault("TYPER_USE_RICH", "0")
 
 from devcluster.cli import cluster, hosts, nodes, stack  # noqa: F401  (register their commands)
-from devcluster.cli.common import _silence_stdout, app, err_console, escape
-from devcluster.errors import DevclusterError
+from devcluster.cli.common import _silence_stdout, app, debugging, err_console, escape
+from devcluster.errors import DevclusterError, expected_errors
 
 __all__ = ["app", "main"]
 
@@ -27,6 +28,8 @@ def main() -> None:
     try:
         app()
     except DevclusterError as exc:
+        if debugging():
+            _traceback(exc)
         # soft_wrap: messages and hints carry commands to copy (the resume command) and paths, one line each.
         err_console.print(f"[bold red]error:[/bold red] {escape(exc.message)}", highlight=False, soft_wrap=True)
         if exc.hint:
@@ -39,3 +42,21 @@ def main() -> None:
         # The reader of our output went away (`| head`): nothing is wrong with the command itself.
         _silence_stdout()
         sys.exit(0)
+    except Exception as exc:  # the outermost frame: whatever no layer below expected
+        if debugging():
+            _traceback(exc)
+            sys.exit(1)
+        what = (f"{type(exc).__name__} that no step handled" if isinstance(exc, expected_errors())
+                else f"a bug in devcluster ({type(exc).__name__})")
+        err_console.print(f"[bold red]error:[/bold red] {escape(what)}: {escape(str(exc))}", highlight=False,
+                          soft_wrap=True)
+        err_console.print("[yellow]hint:[/yellow] re-run with `devcluster --debug ...` (or DEVCLUSTER_DEBUG=1) "
+                          "for the traceback, and report it", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+def _traceback(exc: BaseException) -> None:
+    import traceback
+
+    sys.stderr.write("".join(traceback.format_exception(exc)))
+    sys.stderr.flush()

@@ -139,34 +139,18 @@ def down(
 
     Example: devcluster down --purge
     """
-    import shutil
-
-    from devcluster.local import hosts
+    from devcluster.stages import teardown
 
     ctx = open_context(config_file, provider, kubeconfig, context)
-    cfg = ctx.config
-    problems: list[str] = []
     with changing(ctx, wait_lock):
-        try:
-            ctx.provider.down(ctx)
-        except DevclusterError as exc:
-            problems.append(f"the {cfg.provider} cluster {cfg.name!r} was not deleted: {exc.message}"
-                            + (f" ({exc.hint})" if exc.hint else ""))
-        if cfg.hosts.manage:
-            hf = hosts.hosts_file_for(cfg, ctx.state.root)
-            try:
-                if hf.remove(cfg.name):
-                    console.print(f"removed the devcluster {cfg.name} block from {hf.path}")
-            except DevclusterError as exc:
-                problems.append(f"the hosts block in {hf.path} was not removed: {exc.message}")
-    if purge and not problems:
-        shutil.rmtree(ctx.state.root, ignore_errors=True)
-        console.print(f"deleted {ctx.state.root}")
-    elif purge:
-        problems.append(f"kept {ctx.state.root} (--purge) because the cluster may still exist")
-    if problems:
-        for problem in problems:
-            err_console.print(f"[bold red]not done:[/bold red] {escape(problem)}", highlight=False)
+        result = teardown.take_down(ctx)
+    if purge:
+        teardown.purge(ctx, result)
+    for line in result.done:
+        console.print(escape(line))
+    for problem in result.problems:
+        err_console.print(f"[bold red]not done:[/bold red] {escape(problem)}", highlight=False)
+    if result.problems:
         raise typer.Exit(1)
 
 
@@ -274,8 +258,7 @@ def kubeconfig_cmd(
 
       devcluster kubeconfig --merge --use      # then: kubectl get nodes
     """
-    from devcluster.clients.kube import kubeconfig_location
-    from devcluster.clients.kubeconfigs import merge_into
+    from devcluster.clients.kubeconfigs import kubeconfig_location, merge_into
 
     ctx = open_context(config_file, provider, dry_run=True)
     cfg_kc = ctx.provider.access().kubeconfig

@@ -243,9 +243,20 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+DEBUG_ENV = "DEVCLUSTER_DEBUG"
+
+
+def debugging() -> bool:
+    """Whether errors show their traceback: `--debug` (a global option, before the command) or DEVCLUSTER_DEBUG=1."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
                                           help="Print the version.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Print the traceback of an error (or set DEVCLUSTER_DEBUG=1).")] = False,
 ) -> None:
-    pass
+    if debug:
+        os.environ[DEBUG_ENV] = "1"  # also seen by anything this run starts that is devcluster too

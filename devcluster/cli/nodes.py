@@ -105,7 +105,7 @@ def check_nodes(
 
     Example: devcluster check nodes --junitxml nodes.xml
     """
-    from devcluster.clients.kube import KUBECONFIG_HINT
+    from devcluster.clients.kubeconfigs import KUBECONFIG_HINT
     from devcluster.errors import DevclusterError
     from devcluster.reports.nodecheck import run_checks
 

@@ -139,29 +139,10 @@ def stack_status(config_file: ConfigOpt = None, provider: ProviderOpt = None, ku
     """
     from rich.table import Table
 
-    from devcluster.stages.releases import helm_for
-    from devcluster.stages.stack import release_workloads_probe
+    from devcluster.reports.stack_status import gather, healthy
 
     ctx = open_context(config_file, provider, kubeconfig, context, dry_run=True, assume_yes=yes, connects=True)
-    cfg = ctx.config
-    helm = helm_for(ctx)
-    rows = []
-    for rel in cfg.stack.releases:
-        st = helm.status(rel.name, rel.namespace)
-        row = {"release": rel.name, "namespace": rel.namespace,
-               "status": (st or {}).get("info", {}).get("status", "not installed"),
-               "revision": (st or {}).get("version"),
-               "chart": f"{((st or {}).get('chart') or {}).get('metadata', {}).get('name', '')}"
-                        f"-{((st or {}).get('chart') or {}).get('metadata', {}).get('version', '')}".strip("-")}
-        if st is not None:
-            try:
-                ready, detail = release_workloads_probe(ctx, rel)
-            except DevclusterError as exc:
-                ready, detail = False, exc.message
-            row.update(ready=ready, detail=detail)
-        else:
-            row.update(ready=False, detail="")
-        rows.append(row)
+    rows = gather(ctx)
     if output == "json":
         out(json.dumps(rows, indent=2))
     else:
@@ -170,7 +151,7 @@ def stack_status(config_file: ConfigOpt = None, provider: ProviderOpt = None, ku
             t.add_row(r["release"], r["namespace"], r["status"], str(r["revision"] or ""), r["chart"],
                       "yes" if r["ready"] else "[red]no[/red]", r["detail"])
         console.print(t)
-    if not all(r["status"] == "deployed" and r["ready"] for r in rows):
+    if not healthy(rows):
         raise typer.Exit(1)
 
 

@@ -2,7 +2,7 @@
 (layout.py). The names here are the package's public face; modules import from it."""
 
 from devcluster.config.layout import VagrantNode, vagrant_counts, vagrant_nodes
-from devcluster.config.loader import is_ip_address, load, to_dict, valid_hostname, warnings
+from devcluster.config.loader import is_ip_address, load, local_name_warning, to_dict, valid_hostname, warnings
 from devcluster.config.schema import (
     CONFIG_FILENAME,
     CONTROL_JOBS_SINCE,
@@ -74,6 +74,7 @@ __all__ = [
     "VagrantNode",
     "is_ip_address",
     "load",
+    "local_name_warning",
     "to_dict",
     "vagrant_counts",
     "vagrant_nodes",

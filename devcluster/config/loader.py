@@ -117,17 +117,29 @@ def valid_hostname(name: str) -> bool:
     return all(_HOST_LABEL_RE.match(label) for label in name.lower().split("."))
 
 
-MDNS_NOTE = (
-    "{host} ends in .local, which mDNS resolvers (macOS, most Linux desktops) answer before /etc/hosts is "
-    "read: on those laptops {host} will not reach the cluster. Use a .lan name (the default forail.lan)."
+LOCAL_NAME_WARNING = (
+    "{host} ends in .local: mDNS resolvers (macOS, and most Linux desktops through nss-mdns or "
+    "systemd-resolved) answer .local names themselves before /etc/hosts is read, so on many laptops {host} "
+    "will not reach the cluster even when its hosts entry is right. Use a .lan name instead "
+    "(the default forail.lan)."
 )
+
+
+def local_name_warning(hostname: str) -> str | None:
+    """The one warning about a .local name (the config's hostname, `hosts add --hostname`), said on every
+    machine: a teammate's laptop may ask mDNS first even where this one does not."""
+    name = hostname.lower().rstrip(".")
+    if name == "local" or name.endswith(".local"):
+        return LOCAL_NAME_WARNING.format(host=hostname)
+    return None
 
 
 def warnings(cfg: Config) -> list[str]:
     """Valid but risky settings: said on every laptop, not only where this machine's resolver shows the trap."""
     out = []
-    if cfg.hostname.lower().endswith(".local"):
-        out.append(MDNS_NOTE.format(host=cfg.hostname))
+    local = local_name_warning(cfg.hostname)
+    if local is not None:
+        out.append(local)
     if cfg.provider == "kind" and is_ip_address(cfg.kind.listen_address) and \
             ipaddress.ip_address(cfg.kind.listen_address).is_unspecified:
         out.append(f"kind.listen_address {cfg.kind.listen_address} exposes the NodePorts "

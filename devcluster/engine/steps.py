@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from devcluster.errors import ConfigError, DevclusterError, StepError
+from devcluster.errors import ConfigError, DevclusterError, StepError, expected_errors
 
 if TYPE_CHECKING:  # types only: the engine runs steps without knowing what they touch
     from devcluster.clients.access import ClusterAccess
@@ -134,7 +134,7 @@ def pass_gate(step: Step, ctx: Context, start_from: str) -> Outcome:
     return Outcome(step.name, "done", time.monotonic() - start)
 
 
-def failed(step: Step, exc: Exception, ctx: Context) -> StepError:
+def failed(step: Step, exc: BaseException, ctx: Context) -> StepError:
     """Which step failed, why, and the command that resumes there."""
     hint = (step.hint + "; " if step.hint else "") + f"then resume with: {ctx.resume_command} --from {step.name}"
     detail = str(exc)
@@ -155,9 +155,9 @@ def execute(steps: list[Step], ctx: Context, start_from: str | None = None) -> l
     for gate in gates:
         try:
             outcomes.append(pass_gate(gate, ctx, start_from or ""))
-        except (KeyboardInterrupt, StepError):
+        except StepError:
             raise
-        except Exception as exc:
+        except expected_errors() as exc:
             raise failed(gate, exc, ctx) from exc
     for step in chosen:
         start = time.monotonic()
@@ -172,11 +172,9 @@ def execute(steps: list[Step], ctx: Context, start_from: str | None = None) -> l
             step.action(ctx)
             if step.check is not None and not step.is_done(ctx):
                 raise DevclusterError(f"{step.name} ran but its check still fails")
-        except KeyboardInterrupt:
-            raise
         except StepError:
             raise
-        except Exception as exc:
+        except expected_errors() as exc:  # anything else is a bug: it reaches the CLI as one, with its traceback
             raise failed(step, exc, ctx) from exc
         elapsed = time.monotonic() - start
         outcomes.append(Outcome(step.name, "ran", elapsed))

@@ -2,7 +2,9 @@
 
 Long waits belong to the product, not to tests: every wait here has a
 timeout, says what it is waiting for while it waits, and on timeout reports
-the last thing it saw so the user knows what stalled.
+the last thing it saw so the user knows what stalled. Only the outside world's
+failures (API, network, OS) count as "not yet": a probe with a bug raises at
+once, it is not polled until the timeout.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from devcluster.errors import DevclusterError
+from devcluster.errors import DevclusterError, expected_errors
 
 
 def wait_for(
@@ -38,7 +40,7 @@ def wait_for(
                 done, detail = probe()
             except DevclusterError:
                 raise
-            except Exception as exc:  # the API may blip while a cluster settles
+            except expected_errors() as exc:  # the API or the network may blip while a cluster settles
                 done, detail = False, f"{type(exc).__name__}: {exc}"
             elapsed = clock() - start
             if done:

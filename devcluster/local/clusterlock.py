@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from devcluster.errors import DevclusterError
+from devcluster.local import flock
 from devcluster.local.state import ensure_dir
 
 LOCK_FILE = "cluster.lock"
@@ -70,23 +71,19 @@ def cluster_lock(state_root: Path, cluster: str, wait_seconds: float = 0.0,
     path = state_root / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        deadline = time.monotonic() + wait_seconds
-        announced = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                holder = describe_holder(_holder(path))
-                if time.monotonic() >= deadline:
-                    raise DevclusterError(
-                        f"cluster {cluster!r} is busy: {holder} holds its lock ({path})",
-                        "wait for that run to finish, or re-run with --wait-lock SECONDS to wait for it",
-                    ) from None
-                if not announced:
-                    say(f"waiting up to {wait_seconds:.0f}s for {holder} to release cluster {cluster!r}")
-                    announced = True
-                time.sleep(poll)
+        seen: list[str] = []
+
+        def busy() -> None:
+            if not seen and wait_seconds > 0:
+                say(f"waiting up to {wait_seconds:.0f}s for {describe_holder(_holder(path))} to release cluster "
+                    f"{cluster!r}")
+            seen.append("busy")
+
+        if not flock.acquire(fd, wait_seconds, poll=poll, on_busy=busy):
+            raise DevclusterError(
+                f"cluster {cluster!r} is busy: {describe_holder(_holder(path))} holds its lock ({path})",
+                "wait for that run to finish, or re-run with --wait-lock SECONDS to wait for it",
+            )
         # A holder that finished cleared its details; details still there mean it died holding the lock.
         previous = _holder(path)
         if previous.get("pid") and not _pid_alive(int(previous["pid"])):

@@ -67,14 +67,24 @@ def cert_sans(cert_pem: bytes) -> list[str]:
     return list(ext.value.get_values_for_type(x509.DNSName))
 
 
-def cert_still_valid(cert_pem: bytes, hostname: str, margin_days: int = 7) -> bool:
+def cert_problem(cert_pem: bytes, hostname: str, margin_days: int = 7) -> str | None:
+    """Why the certificate will not do for ``hostname`` (in words, for `status`), or None when it will."""
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError:
-        return False
+        return "not a PEM certificate"
     expires = cert.not_valid_after_utc
     soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=margin_days)
-    return expires > soon and set(sans_for(hostname)) <= set(cert_sans(cert_pem))
+    if expires <= soon:
+        return f"expires {expires:%Y-%m-%d} (within {margin_days} days)"
+    missing = [n for n in sans_for(hostname) if n not in cert_sans(cert_pem)]
+    if missing:
+        return f"issued for {', '.join(cert_sans(cert_pem)) or 'no DNS name'}, not {', '.join(missing)}"
+    return None
+
+
+def cert_still_valid(cert_pem: bytes, hostname: str, margin_days: int = 7) -> bool:
+    return cert_problem(cert_pem, hostname, margin_days) is None
 
 
 def load_or_create(directory: Path, hostname: str) -> CertPair:

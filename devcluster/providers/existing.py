@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from devcluster.clients.access import ClusterAccess, NodeAccess
-from devcluster.clients.kube import is_local_server, kubeconfig_location, kubeconfig_server
+from devcluster.clients.kubeconfigs import kubeconfig_location, kubeconfig_server
+from devcluster.clients.local_server import is_local_server
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import ConfigError, DevclusterError
 from devcluster.providers.base import Provider

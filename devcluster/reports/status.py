@@ -1,11 +1,16 @@
-"""`devcluster status`: what exists right now, gathered read-only."""
+"""`devcluster status`: what exists right now, gathered read-only.
+
+The prerequisites are judged by their steps' own checks (stages/prerequisites.py ``status_probes``), so
+status and `up` cannot disagree.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from devcluster.clients.kube import default_class_patches, is_default_class, node_is_ready
+from devcluster.clients.readiness import node_is_ready
 from devcluster.engine.steps import Context
+from devcluster.errors import expected_errors
 from devcluster.local import hosts
 from devcluster.stages import prerequisites as prereqs
 
@@ -24,7 +29,7 @@ def gather(ctx: Context) -> dict[str, Any]:
     try:
         kube = ctx.kube()
         ok, detail = kube.reachable()
-    except Exception as exc:
+    except expected_errors() as exc:  # a kubeconfig that does not load is an answer too: not reachable
         ok, detail = False, str(exc)
     out["reachable"] = ok
     out["detail"] = detail
@@ -40,19 +45,9 @@ def gather(ctx: Context) -> dict[str, Any]:
                       "internal_ip": addrs.get("InternalIP", ""),
                       "version": (status.get("nodeInfo") or {}).get("kubeletVersion", "")})
     out["nodes"] = nodes
-    checks: dict[str, Any] = {}
-    traefik = cfg.addons.traefik
-    checks["traefik"] = kube.workload_status("Deployment", traefik.namespace, traefik.release)
-    local_path = ctx.provider.bundled_local_path() or (prereqs.LOCAL_PATH_NAMESPACE, prereqs.LOCAL_PATH_DEPLOYMENT)
-    checks["local-path"] = kube.workload_status("Deployment", *local_path)
-    classes = kube.storage_class_annotations()
-    defaults = [n for n, a in classes.items() if is_default_class(a)]
-    checks["default-storageclass"] = (not default_class_patches(classes, prereqs.LOCAL_PATH_CLASS),
-                                      ", ".join(defaults) or "none")
-    ns_ok = kube.read(f"/api/v1/namespaces/{cfg.namespace}") is not None
-    checks["namespace"] = (ns_ok, cfg.namespace if ns_ok else "missing")
-    secret = kube.read(f"/api/v1/namespaces/{cfg.namespace}/secrets/{cfg.tls_secret}") if ns_ok else None
-    checks["tls-secret"] = (secret is not None and secret.get("type") == "kubernetes.io/tls",
-                            secret.get("type") if secret is not None else "missing")
-    out["prerequisites"] = {k: {"ok": bool(v[0]), "detail": v[1]} for k, v in checks.items()}
+    # The prerequisite steps' own probes (read-only by design): status says "ok" exactly when `up` would
+    # leave the step alone.
+    probes = prereqs.status_probes(cfg, ctx.provider.bundled_local_path())
+    out["prerequisites"] = {name: dict(zip(("ok", "detail"), probe(ctx), strict=True))
+                            for name, probe in probes.items()}
     return out

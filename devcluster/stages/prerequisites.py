@@ -11,13 +11,14 @@ import base64
 import json
 import os
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
 from devcluster.clients import fetch
 from devcluster.clients.helm import ChartRef, Release
-from devcluster.clients.kube import default_class_patches
+from devcluster.clients.readiness import default_class_patches, is_default_class
 from devcluster.config import Config
 from devcluster.engine.steps import Context, Step
 from devcluster.engine.waiting import wait_for
@@ -105,6 +106,51 @@ def traefik_service_fqdn(cfg: Config) -> str:
     return f"{t.release}.{t.namespace}.svc.cluster.local"
 
 
+# ---------------------------------------------------------------- probes: the checks, with what they saw
+#
+# A step's check is ``probe(ctx)[0]``; `status` shows the same probes (``status_probes``), so the two
+# cannot disagree. Each only reads.
+
+Probe = Callable[[Context], tuple[bool, str]]
+
+
+def default_class_state(ctx: Context, classes: dict[str, dict[str, str]] | None = None) -> tuple[bool, str]:
+    """`local-path` is the only default StorageClass; the detail names the defaults there are."""
+    classes = ctx.kube().storage_class_annotations() if classes is None else classes
+    defaults = [n for n, a in classes.items() if is_default_class(a)]
+    return not default_class_patches(classes, LOCAL_PATH_CLASS), ", ".join(defaults) or "none"
+
+
+def namespace_state(ctx: Context) -> tuple[bool, str]:
+    ok = ctx.kube().read(f"/api/v1/namespaces/{ctx.config.namespace}") is not None
+    return ok, ctx.config.namespace if ok else "missing"
+
+
+def tls_state(ctx: Context) -> tuple[bool, str]:
+    """The TLS secret holds a certificate for the hostname that is not about to expire."""
+    secret = ctx.kube().read(f"/api/v1/namespaces/{ctx.config.namespace}/secrets/{ctx.config.tls_secret}")
+    if secret is None:
+        return False, "missing"
+    if secret.get("type") != "kubernetes.io/tls":
+        return False, str(secret.get("type"))
+    cert = base64.b64decode((secret.get("data") or {}).get("tls.crt", ""))
+    from devcluster.local import tls  # cryptography: loaded only when a certificate is read or made
+
+    problem = tls.cert_problem(cert, ctx.config.hostname)
+    return problem is None, problem or "kubernetes.io/tls"
+
+
+def workload_probe(kind: str, namespace: str, name: str) -> Probe:
+    return lambda ctx: ctx.kube().workload_status(kind, namespace, name)
+
+
+def status_probes(cfg: Config, bundled_local_path: LocalPathLocation | None) -> dict[str, Probe]:
+    """What `status` shows of the prerequisites: the probes their steps' checks are made of."""
+    traefik, local_path = rollouts(cfg, bundled_local_path or (LOCAL_PATH_NAMESPACE, LOCAL_PATH_DEPLOYMENT))
+    return {"traefik": workload_probe(*traefik), "local-path": workload_probe(*local_path),
+            "default-storageclass": default_class_state, "namespace": namespace_state, "tls-secret": tls_state}
+
+
 # ---------------------------------------------------------------- step bodies
 
 
@@ -112,8 +158,8 @@ def _local_path_done(ctx: Context) -> bool:
     kube = ctx.kube()
     if kube.read(f"/apis/apps/v1/namespaces/{LOCAL_PATH_NAMESPACE}/deployments/{LOCAL_PATH_DEPLOYMENT}") is None:
         return False
-    classes = ctx.kube().storage_class_annotations()
-    return LOCAL_PATH_CLASS in classes and not default_class_patches(classes, LOCAL_PATH_CLASS)
+    classes = kube.storage_class_annotations()
+    return LOCAL_PATH_CLASS in classes and default_class_state(ctx, classes)[0]
 
 
 LOCAL_PATH_PROVISIONER = "rancher.io/local-path"
@@ -134,7 +180,7 @@ def _bundled_local_path_done(ctx: Context) -> bool:
     sc = kube.read(f"/apis/storage.k8s.io/v1/storageclasses/{LOCAL_PATH_CLASS}")
     if sc is None or sc.get("provisioner") != LOCAL_PATH_PROVISIONER:
         return False
-    return not default_class_patches(kube.storage_class_annotations(), LOCAL_PATH_CLASS)
+    return default_class_state(ctx)[0]
 
 
 def _bundled_local_path_apply(ctx: Context) -> None:
@@ -161,8 +207,7 @@ def _local_path_apply(ctx: Context) -> None:
 
 
 def _namespace_done(ctx: Context) -> bool:
-    kube = ctx.kube()
-    return kube.read(f"/api/v1/namespaces/{ctx.config.namespace}") is not None
+    return namespace_state(ctx)[0]
 
 
 def _tls_pair(ctx: Context) -> CertPair:
@@ -172,14 +217,7 @@ def _tls_pair(ctx: Context) -> CertPair:
 
 
 def _tls_done(ctx: Context) -> bool:
-    kube = ctx.kube()
-    secret = kube.read(f"/api/v1/namespaces/{ctx.config.namespace}/secrets/{ctx.config.tls_secret}")
-    if secret is None or secret.get("type") != "kubernetes.io/tls":
-        return False
-    cert = base64.b64decode((secret.get("data") or {}).get("tls.crt", ""))
-    from devcluster.local import tls
-
-    return tls.cert_still_valid(cert, ctx.config.hostname)
+    return tls_state(ctx)[0]
 
 
 def _tls_apply(ctx: Context) -> None:
@@ -239,7 +277,7 @@ def rollout_step(cfg: Config, local_path: LocalPathLocation) -> Step:
     workloads = rollouts(cfg, local_path)
 
     def done(ctx: Context) -> bool:
-        return all(ctx.kube().workload_status(*w)[0] for w in workloads)
+        return all(workload_probe(*w)(ctx)[0] for w in workloads)
 
     def wait(ctx: Context) -> None:
         def probe() -> tuple[bool, str]:

@@ -18,7 +18,7 @@ import yaml
 from devcluster.clients import charts
 from devcluster.clients.diagnostics import not_ready_report
 from devcluster.clients.helm import ChartRef, Release, deep_merge
-from devcluster.clients.kube import job_status, rollout_status
+from devcluster.clients.readiness import job_status, rollout_status
 from devcluster.config import Config, PostInstallConfig, ReleaseConfig
 from devcluster.engine.steps import Context, Step
 from devcluster.engine.waiting import wait_for

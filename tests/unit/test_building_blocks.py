@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from devcluster.clients import fetch, runner
-from devcluster.clients.kube import default_class_patches
+from devcluster.clients.readiness import default_class_patches
 from devcluster.engine.waiting import wait_for
 from devcluster.errors import CommandError, DevclusterError
 from devcluster.local import tls
@@ -104,7 +104,7 @@ def test_wait_for_times_out_with_the_last_status() -> None:
 
 
 def test_wait_for_survives_api_blips() -> None:
-    calls = iter([RuntimeError("connection refused"), (True, "ready")])
+    calls = iter([ConnectionRefusedError("connection refused"), (True, "ready")])
 
     def probe() -> tuple[bool, str]:
         item = next(calls)

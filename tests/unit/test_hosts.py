@@ -275,3 +275,13 @@ def test_resolve_keeps_order_drops_duplicates_and_is_empty_when_unknown(monkeypa
 
     monkeypatch.setattr(socket, "getaddrinfo", unknown)
     assert hosts.resolve("nothing.invalid") == []
+
+
+def test_the_local_warning_is_one_text_for_the_config_and_for_hosts_add(tmp_path: Path) -> None:
+    """One copy of the .local warning: the config's hostname and `hosts add --hostname` say the same words."""
+    from devcluster import config
+
+    plain = tmp_path / "nsswitch.conf"
+    plain.write_text("hosts: files dns\n")
+    cfg = config.load(None, {"hostname": "forail.local"})
+    assert config.warnings(cfg) == hosts.hostname_warnings("forail.local", plain)

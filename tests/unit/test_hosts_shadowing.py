@@ -112,3 +112,11 @@ def test_remove_restores_only_this_clusters_disabled_lines() -> None:
     text = "# devcluster dev disabled: 10.9.9.9 forail.lan\n# devcluster dev2 disabled: 10.9.9.8 forail.lan\n"
     expected = "10.9.9.9 forail.lan\n# devcluster dev2 disabled: 10.9.9.8 forail.lan\n"
     assert hosts.restore_disabled(text, "dev") == expected
+
+
+def test_conflicts_name_their_fields_and_the_block_that_owns_them() -> None:
+    text = hosts.with_block(HAND_WRITTEN, "other", [hosts.Entry("10.1.1.1", ("api.forail.lan",))])
+    found = hosts.conflicts(text, "dev", ENTRY.hostnames)
+    assert [(c.lineno, c.names, c.owner) for c in found] == [
+        (2, ("forail.lan",), None), (5, ("api.forail.lan",), None), (8, ("api.forail.lan",), "other")]
+    assert found[-1].line == "10.1.1.1\tapi.forail.lan"

@@ -178,7 +178,7 @@ def test_remote_context_is_refused_without_yes(tmp_path: Path) -> None:
     ("https://172.32.0.1", False),
 ])
 def test_local_server_classification(server: str, local: bool) -> None:
-    from devcluster.clients.kube import is_local_server
+    from devcluster.clients.local_server import is_local_server
 
     assert is_local_server(server) is local
 
@@ -242,3 +242,26 @@ def test_pull_secret_is_created_as_dockerconfigjson_and_follows_the_password(set
     assert code == 0 and "→ pull-secret" in out, out
     secret = fake_api.get("v1", "secrets", "regcred", "forail")
     assert "rotated-password" in base64.b64decode(secret["data"][".dockerconfigjson"]).decode()
+
+
+def test_status_and_the_tls_step_agree_on_a_certificate_for_another_host(setup, fake_api) -> None:  # type: ignore[no-untyped-def]
+    """A valid `forail-tls` issued for other.lan: status must not say "ok" while `up` would reissue it."""
+    kubeconfig, cfg, _ = setup
+    assert up(kubeconfig, cfg)[0] == 0
+    other = tls.generate("other.lan")
+    secret = fake_api.get("v1", "secrets", "forail-tls", "forail")
+    secret["data"] = {"tls.crt": base64.b64encode(other.cert_pem).decode(),
+                      "tls.key": base64.b64encode(other.key_pem).decode()}
+    fake_api.put(secret)
+
+    def status() -> dict:  # type: ignore[type-arg]
+        argv = ["status", "--config", str(cfg), "--kubeconfig", str(kubeconfig), "-o", "json"]
+        result = CliRunner().invoke(app, argv)
+        return json.loads(result.output)["prerequisites"]["tls-secret"]  # type: ignore[no-any-return]
+
+    shown = status()
+    assert shown["ok"] is False, shown
+    assert "other.lan" in shown["detail"] and "forail.lan" in shown["detail"], shown
+    code, out = up(kubeconfig, cfg)
+    assert code == 0 and "→ tls-secret" in out, out  # the step agrees: it reissues
+    assert status() == {"ok": True, "detail": "kubernetes.io/tls"}

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from devcluster.cli import app
 from devcluster.config import Config
 from devcluster.engine.steps import Context, Step, execute
-from devcluster.errors import StepError
+from devcluster.errors import DevclusterError, StepError
 from devcluster.local.state import State
 
 
@@ -67,7 +67,7 @@ def test_a_gate_without_a_check_runs_its_action(tmp_path: Path) -> None:
 
     def refuse(ctx: Context) -> None:
         seen.append("target")
-        raise RuntimeError("context points at a public address")
+        raise DevclusterError("context points at a public address")
 
     steps = [Step("target", "check it", refuse, gate=True), Step("later", "use it", lambda ctx: seen.append("x"))]
     with pytest.raises(StepError, match="step 'target' failed: context points at a public address"):

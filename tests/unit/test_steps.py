@@ -33,7 +33,7 @@ class World:
             self.actions.append(name)
             if failures["left"]:
                 failures["left"] -= 1
-                raise RuntimeError(f"{name} broke")
+                raise OSError(f"{name} broke")  # an expected failure (a bug would propagate as itself)
             self.things.add(name)
 
         return Step(name, f"make {name}", act, lambda ctx: name in self.things, hint=f"look at {name}")

@@ -1,0 +1,49 @@
+"""What `down` does: remove each part of a cluster on its own, and purge its state only when all went.
+
+One part failing (kind is missing, the hosts file is not writable) must not keep the others: each failure
+is collected, in words, and the caller reports them all at the end. The state dir (generated secrets, the
+kubeconfig) is the only record of a cluster that may still exist, so it is purged only when nothing failed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+
+from devcluster.engine.steps import Context
+from devcluster.errors import DevclusterError
+from devcluster.local import hosts
+
+
+@dataclass
+class Teardown:
+    done: list[str] = field(default_factory=list)  # what was removed, one line each
+    problems: list[str] = field(default_factory=list)  # what was not, and why
+
+
+def take_down(ctx: Context) -> Teardown:
+    """Delete the cluster and remove its hosts block; the caller holds the cluster's lock."""
+    cfg = ctx.config
+    result = Teardown()
+    try:
+        ctx.provider.down(ctx)
+    except DevclusterError as exc:
+        result.problems.append(f"the {cfg.provider} cluster {cfg.name!r} was not deleted: {exc.message}"
+                               + (f" ({exc.hint})" if exc.hint else ""))
+    if cfg.hosts.manage:
+        hf = hosts.hosts_file_for(cfg, ctx.state.root)
+        try:
+            if hf.remove(cfg.name):
+                result.done.append(f"removed the devcluster {cfg.name} block from {hf.path}")
+        except DevclusterError as exc:
+            result.problems.append(f"the hosts block in {hf.path} was not removed: {exc.message}")
+    return result
+
+
+def purge(ctx: Context, result: Teardown) -> None:
+    """Delete the state dir after ``take_down`` (its lock released), unless something was left behind."""
+    if result.problems:
+        result.problems.append(f"kept {ctx.state.root} (--purge) because the cluster may still exist")
+        return
+    shutil.rmtree(ctx.state.root, ignore_errors=True)
+    result.done.append(f"deleted {ctx.state.root}")
