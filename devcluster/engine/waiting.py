@@ -24,7 +24,7 @@ def wait_for(
     timeout: float,
     console: Console,
     interval: float = 0.25,
-    max_interval: float | None = 2.0,
+    max_interval: float | None = 1.0,
     hint: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
