@@ -23,6 +23,7 @@ from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
 from devcluster.local.state import State, write_private
 from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, NodeAccess, Provider, Tool, nodes_ready_step
+from devcluster.providers.kind_lifecycle import KindLifecycle
 
 KIND_HINT = (f"install kind {KIND_VERSION}: bash scripts/install-tools.sh, or "
              "https://kind.sigs.k8s.io/docs/user/quick-start/#installation")
@@ -168,6 +169,7 @@ class KindProvider(Provider):
         self.state.kubeconfig.chmod(0o600)
 
     def _export_kubeconfig(self, ctx: Context) -> None:
+        KindLifecycle(self).bring_back(ctx)  # stopped (devcluster stop, a reboot): started, not recreated
         res = runner.run(["kind", "get", "kubeconfig", "--name", self.cfg.name], timeout=60, hint=KIND_HINT)
         write_private(self.state.kubeconfig, res.stdout)
         ctx.reset_kube()

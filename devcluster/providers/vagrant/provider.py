@@ -35,6 +35,7 @@ from devcluster.providers.vagrant.driver import (
 from devcluster.providers.vagrant.host import RANGE_HINT, HostSeams, hostonly_allowed, virtualization_conflicts
 from devcluster.providers.vagrant.k3s import K3s
 from devcluster.providers.vagrant.kubeadm import Kubeadm
+from devcluster.providers.vagrant.lifecycle import VagrantLifecycle
 
 # Into the containerd namespace the kubelet uses, so pods find the image without pulling it (k3s' ctr
 # talks to its own containerd).
@@ -205,6 +206,10 @@ class VagrantProvider(Provider):
         def forget_targets() -> None:
             self._targets = None  # a started VM may get another forwarded SSH port
 
+        lifecycle = VagrantLifecycle(self)
+        if lifecycle.halted(node):  # stopped by `devcluster stop` or a reboot: started, never recreated
+            lifecycle.start_node(ctx, node)
+            return
         boot_with_retries(ctx, self.vagrant(ctx), node, self.cfg.vagrant.retries, self.serial_log(node.name),
                           before_try=forget_targets)
 
