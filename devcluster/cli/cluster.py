@@ -29,7 +29,7 @@ from devcluster.cli.common import (
     open_context,
     out,
 )
-from devcluster.cli.lifecycle import KubernetesVersionOpt, OutputOpt
+from devcluster.cli.lifecycle import KubernetesVersionOpt, OutputOpt, event_output
 from devcluster.errors import ConfigError, DevclusterError
 
 if TYPE_CHECKING:
@@ -73,7 +73,6 @@ def up(
 
       devcluster up --kubernetes-version 1.33 --output json   # JSON Lines events on stdout
     """
-    from devcluster.cli.lifecycle import event_output
     from devcluster.engine.steps import execute
     from devcluster.plan import up_steps
 
@@ -137,6 +136,7 @@ def down(
     purge: Annotated[bool, typer.Option("--purge", help="Also delete the state dir (generated secrets too).")]
     = False,
     wait_lock: WaitLockOpt = 0.0,
+    output: OutputOpt = "text",
 ) -> None:
     """Delete the cluster and remove its /etc/hosts block.
 
@@ -150,27 +150,33 @@ def down(
     """
     import shutil
 
+    from devcluster.cli.lifecycle import reported
     from devcluster.local import hosts
 
-    ctx = open_context(config_file, provider, kubeconfig, context)
+    ctx = open_context(config_file, provider, kubeconfig, context,
+                       resume_command=command_line(["down"], config_file, provider, kubeconfig, context))
+    observer, human = event_output(ctx, output, "down")
     cfg = ctx.config
     problems: list[str] = []
     with changing(ctx, wait_lock):
-        try:
-            ctx.provider.down(ctx)
-        except DevclusterError as exc:
-            problems.append(f"the {cfg.provider} cluster {cfg.name!r} was not deleted: {exc.message}"
-                            + (f" ({exc.hint})" if exc.hint else ""))
+        with reported(observer, "delete-cluster", f"delete the {cfg.provider} cluster {cfg.name!r}", problems):
+            try:
+                ctx.provider.down(ctx)
+            except DevclusterError as exc:
+                problems.append(f"the {cfg.provider} cluster {cfg.name!r} was not deleted: {exc.message}"
+                                + (f" ({exc.hint})" if exc.hint else ""))
         if cfg.hosts.manage:
             hf = hosts.hosts_file_for(cfg, ctx.state.root)
-            try:
-                if hf.remove(cfg.name):
-                    console.print(f"removed the devcluster {cfg.name} block from {hf.path}")
-            except DevclusterError as exc:
-                problems.append(f"the hosts block in {hf.path} was not removed: {exc.message}")
+            with reported(observer, "hosts", f"remove the devcluster {cfg.name} block from {hf.path}", problems):
+                try:
+                    if hf.remove(cfg.name):
+                        human.print(f"removed the devcluster {cfg.name} block from {hf.path}")
+                except DevclusterError as exc:
+                    problems.append(f"the hosts block in {hf.path} was not removed: {exc.message}")
     if purge and not problems:
-        shutil.rmtree(ctx.state.root, ignore_errors=True)
-        console.print(f"deleted {ctx.state.root}")
+        with reported(observer, "purge", f"delete {ctx.state.root}", problems):
+            shutil.rmtree(ctx.state.root, ignore_errors=True)
+        human.print(f"deleted {ctx.state.root}")
     elif purge:
         problems.append(f"kept {ctx.state.root} (--purge) because the cluster may still exist")
     if problems:

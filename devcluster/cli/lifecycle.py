@@ -6,6 +6,9 @@ for a person goes to stderr, so a CI step can pipe stdout into `jq` and still sh
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -51,6 +54,24 @@ def event_output(ctx: Context, output: str, command: str | None = None) -> tuple
     ctx.console = err_console
     name = command or (ctx.resume_command.split()[1] if len(ctx.resume_command.split()) > 1 else "up")
     return JsonLines(out, name, ctx.config.name), err_console
+
+
+@contextlib.contextmanager
+def reported(observer: Observer, step: str, summary: str, problems: list[str],
+             resume: str = "devcluster down") -> Iterator[None]:
+    """Events for a command that is not a list of steps (`down`): each part's start, then its finish or
+    failure, judged by whether it added a problem."""
+    from devcluster.engine.events import StepEvent
+
+    start = time.monotonic()
+    before = len(problems)
+    observer(StepEvent(step, "start", 0.0, summary))
+    yield
+    seconds = time.monotonic() - start
+    if len(problems) > before:
+        observer(StepEvent(step, "failure", seconds, "; ".join(problems[before:]), resume))
+    else:
+        observer(StepEvent(step, "finish", seconds, summary))
 
 
 def _run_lifecycle(verb: str, config_file: Path | None, provider: str | None, output: str,
