@@ -31,7 +31,7 @@ def events(stdout: str) -> list[dict[str, Any]]:
     assert lines, "no events on stdout"
     parsed = [json.loads(line) for line in lines]  # every line, or this fails
     for event in parsed:
-        assert KEYS <= set(event), event
+        assert set(event) >= KEYS, event
         assert event["status"] in {"start", "finish", "skip", "failure"}
         assert isinstance(event["seconds"], float | int) and event["seconds"] >= 0
     return parsed
@@ -89,7 +89,8 @@ def test_a_failed_step_is_an_event_with_the_resume_command(tmp_path, fake_api, f
     failure = got[-1]
     assert failure["status"] == "failure" and failure["step"] == "nodes-ready"
     assert "devcluster-worker2" in failure["detail"]
-    assert failure["resume"] == f"devcluster up --config {cfg} --kubeconfig {kubeconfig} --skip-stack --from nodes-ready"
+    resume = f"devcluster up --config {cfg} --kubeconfig {kubeconfig} --skip-stack --from nodes-ready"
+    assert failure["resume"] == resume
     assert "error:" in result.stderr
 
 

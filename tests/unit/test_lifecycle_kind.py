@@ -24,7 +24,8 @@ from devcluster.engine.steps import execute
 from devcluster.errors import ConfigError
 from tests.unit.test_kind import make_ctx
 
-NODES = {"devcluster-control-plane": "172.18.0.3", "devcluster-worker": "172.18.0.2", "devcluster-worker2": "172.18.0.4"}
+NODES = {"devcluster-control-plane": "172.18.0.3", "devcluster-worker": "172.18.0.2",
+         "devcluster-worker2": "172.18.0.4"}
 
 FAKE_KIND = """
 world = json.load(open(os.environ["FAKE_DOCKER_WORLD"]))
@@ -110,7 +111,7 @@ def cli(*args: str) -> Any:
 
 def test_stop_then_start_with_fake_kind_and_docker_orders_nodes_and_reexports_the_moved_api_port(
         docker_world, fake_tools) -> None:  # type: ignore[no-untyped-def]
-    world, state_kc, live = docker_world
+    _world, state_kc, live = docker_world
     stopped = cli("stop")
     assert stopped.exit_code == 0, stopped.output
     assert docker_calls(fake_tools, "stop") == [["stop", "devcluster-worker2", "devcluster-worker",
@@ -141,7 +142,8 @@ def test_start_after_the_nodes_moved_reports_it_and_checks_the_nodes_took_their_
     with its new address, which the fake API shows."""
     world, _, _ = docker_world
     assert cli("stop").exit_code == 0
-    new = {"devcluster-control-plane": "172.18.0.2", "devcluster-worker": "172.18.0.4", "devcluster-worker2": "172.18.0.3"}
+    new = {"devcluster-control-plane": "172.18.0.2", "devcluster-worker": "172.18.0.4",
+           "devcluster-worker2": "172.18.0.3"}
     edit(world, restart_ips=new)
     for name, ip in new.items():
         fake_api.add_node(name, role="control-plane" if "control-plane" in name else "worker", ip=ip)
@@ -166,7 +168,7 @@ def test_start_says_the_cluster_must_be_recreated_when_a_node_kept_its_old_addre
 
 def test_up_on_a_stopped_kind_cluster_starts_it_instead_of_recreating_it(docker_world, fake_tools) -> None:  # type: ignore[no-untyped-def]
     """The fake kind has no `create cluster`/`delete cluster`: reaching either fails the test."""
-    world, state_kc, _ = docker_world
+    _world, state_kc, _ = docker_world
     assert cli("stop").exit_code == 0
     moved_port(state_kc, state_kc)
     cfg = config.load(None, {"provider": "kind"})
