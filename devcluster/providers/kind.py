@@ -169,10 +169,12 @@ class KindProvider(Provider):
         self.state.kubeconfig.chmod(0o600)
 
     def _export_kubeconfig(self, ctx: Context) -> None:
-        KindLifecycle(self).bring_back(ctx)  # stopped (devcluster stop, a reboot): started, not recreated
+        lifecycle = KindLifecycle(self)
+        lifecycle.bring_back(ctx)  # stopped (devcluster stop, a reboot): started, not recreated
         res = runner.run(["kind", "get", "kubeconfig", "--name", self.cfg.name], timeout=60, hint=KIND_HINT)
         write_private(self.state.kubeconfig, res.stdout)
         ctx.reset_kube()
+        lifecycle.record()  # the node addresses a later restart is compared with
 
     def cluster_steps(self) -> list[Step]:
         workers = self.cfg.kind.workers
