@@ -23,6 +23,7 @@ from devcluster.errors import StepError
 from devcluster.local.state import State
 from devcluster.providers import vagrant as vp
 from devcluster.providers.lifecycle import lifecycle_for
+from tests.unit.test_vagrant_real import host_seams, isolated_vagrant
 
 pytestmark = pytest.mark.skipif(shutil.which("vagrant") is None, reason="Debian's vagrant is not installed")
 
@@ -83,18 +84,11 @@ def made_cluster(request, tmp_path: Path, fake_tools, monkeypatch: pytest.Monkey
     vms = tmp_path / "vms.json"
     vms.write_text(json.dumps({u: {"name": f"devcluster-{n}", "state": initial} for n, u in UUIDS.items()}))
     monkeypatch.setenv("FAKE_VBOX_VMS", str(vms))
-    fake_tools.add("VBoxManage", FAKE_VBOXMANAGE)
-    monkeypatch.setenv("VAGRANT_HOME", str(tmp_path / "vagrant-home"))
-    monkeypatch.setenv("VAGRANT_CHECKPOINT_DISABLE", "1")
-    monkeypatch.setenv("VAGRANT_DEFAULT_PROVIDER", "virtualbox")
-    manifest = tmp_path / "kube-flannel.yml"
-    manifest.write_text("kind: List\n")
+    manifest = isolated_vagrant(tmp_path, fake_tools, monkeypatch, FAKE_VBOXMANAGE)
     cfg = config.load(None, {"provider": "vagrant", "vagrant.retries": 2, "vagrant.flannel_manifest": str(manifest),
                              "vagrant.up_timeout": 120})
     state = State(cfg.state_path)
-    seams = vp.HostSeams(networks_conf=tmp_path / "no-networks.conf", memory_mib=lambda: 64 * 1024,
-                         proc_modules=tmp_path / "no-proc-modules", libvirtd_active=lambda: False)
-    provider = vp.VagrantProvider(cfg, state, seams)
+    provider = vp.VagrantProvider(cfg, state, host_seams(tmp_path))
     ctx = Context(cfg, state, Console(quiet=True, width=200), provider)
     state.root.mkdir(parents=True)
     state.write_json("vagrant.json", provider.settings())

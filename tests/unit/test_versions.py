@@ -3,7 +3,6 @@ the kubeadm packages and repository, the k3s release, and the kubectl/helm skew 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from devcluster.config import versions
 from devcluster.errors import ConfigError
 from devcluster.providers.kind import render_config
 from devcluster.providers.vagrant.driver import vagrant_settings
+from tests.conftest import doctor_tools
 
 
 @pytest.mark.parametrize("minor,patch", [("1.31", "1.31.9"), ("1.33", "1.33.1")])
@@ -77,11 +77,7 @@ def test_doctor_kubectl_skew_follows_the_chosen_version(fake_tools, write_config
     """Fake kind/docker (kind cannot run here); kubectl v1.30.14 is fine for 1.30 and 1.31 but outside the
     skew for a 1.33 cluster."""
     monkeypatch.setenv("COLUMNS", "300")
-    monkeypatch.setenv("PATH", str(fake_tools.bindir) + os.pathsep + "/usr/bin:/bin")
-    fake_tools.add("kind", "print('kind v0.29.0 go1.24.2 linux/amd64')")
-    fake_tools.add("helm", "print('v3.18.1+g0000000')")
-    fake_tools.add("docker", "print('28.2.2')")
-    fake_tools.add("kubectl", "print('Client Version: v1.30.14')")
+    doctor_tools(fake_tools, monkeypatch, helm="v3.18.1+g0000000")
     for minor, warned in (("1.30", False), ("1.31", False), ("1.33", True)):
         cfg = write_config(f"kubernetes_version: '{minor}'\nhostname: devcluster-test-unresolvable.lan\n")
         out = " ".join(CliRunner().invoke(app, ["doctor", "--provider", "kind", "--config", str(cfg)]).output.split())
