@@ -138,3 +138,21 @@ def test_start_boots_control_planes_first_and_never_destroys_a_vm_that_fails_rea
     calls = [c["argv"][0] for c in fake_tools.calls("VBoxManage")]
     assert "unregistervm" not in calls, "a VM holding the cluster's etcd data is never destroyed"
     assert not [c for c in fake_tools.calls("VBoxManage") if "--provision" in c["argv"]]
+
+
+@pytest.mark.parametrize("made_cluster", ["poweroff"], indirect=True)
+def test_up_on_a_halted_cluster_starts_its_vms_without_provisioning_or_destroying_real_vagrant(
+        made_cluster: Context, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    """`up`'s vm-cp1 step on a cluster `stop` halted: `vagrant up --no-provision`, retried by powering off,
+    never the first boot's destroy-and-recreate (the fake VirtualBox cannot boot, so it ends in an error)."""
+    from devcluster.plan import up_steps
+
+    ctx = made_cluster
+    steps = up_steps(ctx.config, ctx.provider)
+    until = [s.name for s in steps].index("vm-cp1") + 1
+    with pytest.raises(StepError) as err:
+        execute(steps[:until], ctx)
+    assert err.value.message.startswith("step 'vm-cp1' failed: VM cp1 did not start in 2 tries"), err.value
+    assert vbox(fake_tools, "startvm") == ["cp1", "cp1"]
+    calls = [c["argv"][0] for c in fake_tools.calls("VBoxManage")]
+    assert "unregistervm" not in calls and "import" not in calls
