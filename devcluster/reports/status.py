@@ -6,6 +6,7 @@ from typing import Any
 
 from devcluster.clients.kube import default_class_patches, is_default_class, node_is_ready
 from devcluster.engine.steps import Context
+from devcluster.errors import DevclusterError
 from devcluster.local import hosts
 from devcluster.providers.lifecycle import lifecycle_for
 from devcluster.stages import prerequisites as prereqs
@@ -17,7 +18,10 @@ def gather(ctx: Context) -> dict[str, Any]:
     hf = hosts.hosts_file_for(cfg, ctx.state.root)
     out["hosts"] = {"file": str(hf.path), "entries": [{"ip": e.ip, "hostnames": list(e.hostnames)}
                                                       for e in hf.show(cfg.name)]}
-    out["state"] = lifecycle_for(ctx.provider).power_state()
+    try:
+        out["state"] = lifecycle_for(ctx.provider).power_state()
+    except DevclusterError as exc:  # kind/docker/vagrant missing or failing: the API may still tell
+        out["state"], out["state_error"] = "unknown", exc.message
     if out["state"] in ("stopped", "partly stopped"):
         out["reachable"] = False
         out["detail"] = f"{out['state']}: `devcluster start` (or `devcluster up`) brings it back"

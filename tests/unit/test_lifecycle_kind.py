@@ -194,3 +194,13 @@ def test_start_output_json_is_one_event_per_step(docker_world, fake_tools) -> No
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [e["step"] for e in lines if e["status"] in ("finish", "skip")] == [
         "start-nodes", "restart-repair", "api", "nodes-ready", "node-addresses"]
+
+
+def test_status_without_docker_still_answers_from_the_api(docker_world, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    """A failing `docker` (fake, exits 1) must not turn `status` into an error: the state is `unknown` and
+    the API, which answers, decides."""
+    fake_tools.add("docker", "sys.exit('Cannot connect to the Docker daemon')")
+    result = cli("status", "--output", "json")
+    data = json.loads(result.output)
+    assert result.exit_code == 0 and data["state"] == "unknown" and data["reachable"] is True
+    assert "Docker daemon" in data["state_error"]
