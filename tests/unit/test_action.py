@@ -141,3 +141,26 @@ def test_readme_shows_the_lines_a_project_needs() -> None:
     doc = yaml.safe_load(snippet)
     assert doc[0]["uses"].endswith("/devcluster@main") and doc[1]["if"] == "always()"
     assert doc[1]["with"]["mode"] == "down"
+
+
+ACTIONLINT = shutil.which("actionlint") or shutil.which("actionlint", path=str(Path(sys.executable).parent))
+
+
+@pytest.mark.skipif(ACTIONLINT is None or shutil.which("git") is None, reason="actionlint or git is not installed")
+def test_actionlint_checks_the_nightly_against_the_actions_inputs(tmp_path: Path) -> None:
+    """actionlint reads action.yml for `uses: ./` (in a git work tree): the nightly passes, and a workflow
+    passing an input the action does not declare is refused."""
+    assert ACTIONLINT is not None
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    shutil.copy(ACTION, tmp_path / "action.yml")
+    nightly = (ROOT / ".github" / "workflows" / "nightly-e2e.yml").read_text()
+    (workflows / "nightly.yml").write_text(nightly)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, timeout=30)
+    ok = subprocess.run([ACTIONLINT, ".github/workflows/nightly.yml"], capture_output=True, text=True, cwd=tmp_path,
+                        timeout=120)
+    assert ok.returncode == 0, ok.stdout
+    (workflows / "nightly.yml").write_text(nightly.replace('e2e: "true"', 'e2e: "true"\n          kubernetes: "1.33"'))
+    bad = subprocess.run([ACTIONLINT, ".github/workflows/nightly.yml"], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120)
+    assert bad.returncode == 1 and 'input "kubernetes" is not defined in action "devcluster"' in bad.stdout

@@ -103,3 +103,15 @@ def test_down_output_json_reports_each_part(tmp_path, fake_api, fake_tools) -> N
     assert [(e["step"], e["status"]) for e in got] == [("delete-cluster", "start"), ("delete-cluster", "finish"),
                                                       ("hosts", "start"), ("hosts", "finish")]
     assert "removed the devcluster test block" in result.stderr
+
+
+def test_stack_install_output_json_reports_the_unreachable_cluster_as_a_failure_event(tmp_path, fake_api) -> None:  # type: ignore[no-untyped-def]
+    """The kubeconfig names a loopback port nobody listens on (fake API stopped): the first step fails."""
+    kubeconfig = fake_api.write_kubeconfig(tmp_path / "kubeconfig", context="kind-test")
+    fake_api.stop()
+    result = run(["stack", "install", "--kubeconfig", str(kubeconfig), "--output", "json"], tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    got = events(result.stdout)
+    assert got[-1]["status"] == "failure" and got[-1]["command"] == "stack install"
+    assert got[-1]["resume"] == f"devcluster stack install --kubeconfig {kubeconfig} --from {got[-1]['step']}"
+    assert "error:" in result.stderr
