@@ -83,7 +83,15 @@ class KindLifecycle:
         return "stopped" if not any(running) else "partly stopped"
 
     def _all(self, running: bool) -> bool:
-        return all(c["running"] is running for c in self.containers(self.nodes()).values())
+        states = self.containers(self.nodes())
+        return bool(states) and all(c["running"] is running for c in states.values())
+
+    def _require_nodes(self) -> list[str]:
+        nodes = self.nodes()
+        if not nodes:
+            raise DevclusterError(f"no kind cluster {self.name!r} (kind get nodes lists none)",
+                                  "create it with `devcluster up --provider kind`")
+        return nodes
 
     def record(self) -> None:
         ips = {n: c["ip"] for n, c in self.containers(self.nodes()).items() if c["running"] and c["ip"]}
@@ -98,13 +106,13 @@ class KindLifecycle:
     # -- steps
 
     def _stop(self, ctx: Context) -> None:
+        nodes = self._require_nodes()
         self.record()
-        nodes = self.nodes()
         workers_first = list(reversed(nodes))
         runner.run(["docker", "stop", *workers_first], timeout=300, hint=HINT, echo=ctx.echo)
 
     def _start(self, ctx: Context) -> None:
-        for node in self.nodes():  # one by one, control planes first
+        for node in self._require_nodes():  # one by one, control planes first
             runner.run(["docker", "start", node], timeout=300, hint=HINT, echo=ctx.echo)
 
     def changes(self) -> tuple[dict[str, tuple[str, str]], tuple[str, str] | None]:

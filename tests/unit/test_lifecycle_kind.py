@@ -204,3 +204,14 @@ def test_status_without_docker_still_answers_from_the_api(docker_world, fake_too
     data = json.loads(result.output)
     assert result.exit_code == 0 and data["state"] == "unknown" and data["reachable"] is True
     assert "Docker daemon" in data["state_error"]
+
+
+def test_stop_and_start_without_a_cluster_say_so_at_once(docker_world, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    """Fake kind lists no nodes: no wait for an API that will never answer, but the way to make one."""
+    world, _, _ = docker_world
+    edit(world, clusters=[], containers={})
+    for verb in ("stop", "start"):
+        result = cli(verb)
+        assert result.exit_code == 1
+        assert "no kind cluster 'devcluster'" in result.exception.message
+        assert "devcluster up --provider kind" in (result.exception.hint or "")

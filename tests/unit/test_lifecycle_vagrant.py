@@ -156,3 +156,14 @@ def test_up_on_a_halted_cluster_starts_its_vms_without_provisioning_or_destroyin
     assert vbox(fake_tools, "startvm") == ["cp1", "cp1"]
     calls = [c["argv"][0] for c in fake_tools.calls("VBoxManage")]
     assert "unregistervm" not in calls and "import" not in calls
+
+
+def test_stop_and_start_before_any_up_refuse_without_running_vagrant(tmp_path: Path) -> None:
+    """No vagrant.json: Vagrant could not load the Vagrantfile, so it is not asked at all."""
+    from typer.testing import CliRunner
+
+    from devcluster.cli import app
+
+    for verb in ("stop", "start"):
+        result = CliRunner().invoke(app, [verb, "--provider", "vagrant"])
+        assert result.exit_code == 1 and "no Vagrant cluster 'devcluster'" in result.exception.message

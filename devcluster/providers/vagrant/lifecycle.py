@@ -51,13 +51,16 @@ class VagrantLifecycle:
             return "running"
         return "stopped" if not any(s == "running" for s in wanted) else "partly stopped"
 
+    # Without vagrant.json there is no cluster, and Vagrant cannot even load the Vagrantfile: the checks
+    # say "not done" and the actions refuse with require_cluster's message.
     def _none_running(self, ctx: Context) -> bool:
-        return not self.provider.running()
+        return self.provider.settings_path.is_file() and not self.provider.running()
 
     def _all_running(self, ctx: Context) -> bool:
-        return {n.name for n in self.nodes} <= self.provider.running()
+        return self.provider.settings_path.is_file() and {n.name for n in self.nodes} <= self.provider.running()
 
     def _halt(self, ctx: Context) -> None:
+        self.provider.require_cluster()
         vagrant = self.provider.vagrant(ctx)
         running = self.provider.running()
         for node in reversed(self.start_order):
