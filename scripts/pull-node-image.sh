@@ -6,6 +6,7 @@
 #
 # The image is kind.node_image of `devcluster config [--config "$DEVCLUSTER_CONFIG"]` (a digest-pinned
 # kindest/node). Up to 4 tries of `docker pull`, waiting 10, 30 and 60 s in between.
+# NODE_IMAGE, when set, is pulled instead (the GitHub Action resolves it for its kubernetes-version input).
 # Environment: DEVCLUSTER (the devcluster command), PYTHON (a python3 with PyYAML, default python3:
 # devcluster brings PyYAML), PULL_RETRY_SLEEP=0 to retry without waiting (tests).
 set -euo pipefail
@@ -20,7 +21,9 @@ if [ -n "${DEVCLUSTER_CONFIG:-}" ]; then
   config_args=(--config "$DEVCLUSTER_CONFIG")
 fi
 
-if ! config_yaml="$("$devcluster" config ${config_args[@]+"${config_args[@]}"})"; then
+if [ -n "${NODE_IMAGE:-}" ]; then
+  config_yaml="kind: {node_image: \"$NODE_IMAGE\"}"
+elif ! config_yaml="$("$devcluster" config ${config_args[@]+"${config_args[@]}"})"; then
   echo "::error::pull-node-image: \`$devcluster config ${config_args[*]:-}\` failed; cannot tell which node image to pull"
   exit 1
 fi

@@ -44,6 +44,18 @@ class FakeTools:
         return [r for r in rows if name is None or r["tool"] == name]
 
 
+def doctor_tools(fake_tools: FakeTools, monkeypatch: pytest.MonkeyPatch, helm: str = "v3.17.3+ge4da497",
+                 kubectl: str = "v1.30.14", docker: str = "print('28.2.2')") -> None:
+    """Fakes of what `doctor --provider kind` asks for their versions (kind/Docker cannot run here), alone on
+    PATH with the system's directories."""
+    monkeypatch.setenv("PATH", str(fake_tools.bindir) + os.pathsep + "/usr/bin:/bin")
+    fake_tools.add("kind", "print('kind v0.29.0 go1.24.2 linux/amd64')")
+    fake_tools.add("helm", f"print({helm!r})")
+    fake_tools.add("docker", docker)
+    fake_tools.add("kubectl", f"print('Client Version: {kubectl}')")
+    fake_tools.add("git", "print('git version 2.39.5')")
+
+
 @pytest.fixture
 def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeTools:
     bindir = tmp_path / "fakebin"

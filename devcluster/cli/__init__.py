@@ -16,7 +16,7 @@ import sys
 # TYPER_USE_RICH=1 brings the panels back.
 os.environ.setdefault("TYPER_USE_RICH", "0")
 
-from devcluster.cli import cluster, hosts, nodes, stack  # noqa: F401  (register their commands)
+from devcluster.cli import cluster, hosts, lifecycle, nodes, stack  # noqa: F401  (register their commands)
 from devcluster.cli.common import _silence_stdout, app, debugging, err_console, escape
 from devcluster.errors import DevclusterError, expected_errors
 

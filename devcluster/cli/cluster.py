@@ -29,6 +29,7 @@ from devcluster.cli.common import (
     open_context,
     out,
 )
+from devcluster.cli.lifecycle import KubernetesVersionOpt, OutputOpt, event_output
 from devcluster.errors import ConfigError, DevclusterError
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ def up(
     image_tag: ImageTagOpt = None,
     backend_tag: BackendTagOpt = None,
     frontend_tag: FrontendTagOpt = None,
+    kubernetes_version: KubernetesVersionOpt = None,
+    output: OutputOpt = "text",
 ) -> None:
     """Create the cluster (or use an existing one), install prerequisites and the stack.
 
@@ -67,30 +70,35 @@ def up(
       devcluster up --from traefik     # resume after fixing a failure
 
       devcluster up --backend-tag dev  # a backend build loaded with `devcluster image load`
+
+      devcluster up --kubernetes-version 1.33 --output json   # JSON Lines events on stdout
     """
     from devcluster.engine.steps import execute
     from devcluster.plan import up_steps
 
     overrides, tag_args = image_tag_overrides(image_tag, backend_tag, frontend_tag)
+    overrides["kubernetes_version"] = kubernetes_version
     extra = (["--skip-stack"] if skip_stack else []) + tag_args
+    extra += ["--kubernetes-version", kubernetes_version] if kubernetes_version else []
     resume = command_line(["up"], config_file, provider, kubeconfig, context, yes, extra)
     ctx = open_context(config_file, provider, kubeconfig, context, dry_run=dry_run, assume_yes=yes,
                        resume_command=resume, extra=overrides, connects=not dry_run)
     cfg = ctx.config
+    observer, human = event_output(ctx, output)
     steps = up_steps(cfg, ctx.provider, skip_stack=skip_stack)
     if dry_run:
-        execute(steps, ctx, start_from)
+        execute(steps, ctx, start_from, observer=observer)
         return
     with changing(ctx, wait_lock):
-        outcomes = execute(steps, ctx, start_from)
+        outcomes = execute(steps, ctx, start_from, observer=observer)
     ran = sum(1 for o in outcomes if o.status == "ran")
     seconds = sum(o.seconds for o in outcomes)
-    console.print(f"[bold green]cluster {cfg.name!r} is ready[/bold green] "
+    human.print(f"[bold green]cluster {cfg.name!r} is ready[/bold green] "
                   f"({ran} step(s) did work, {len(outcomes) - ran} already done, {seconds:.0f}s)")
-    console.print(f"  export KUBECONFIG={escape(str(ctx.provider.access().kubeconfig or '~/.kube/config'))}",
+    human.print(f"  export KUBECONFIG={escape(str(ctx.provider.access().kubeconfig or '~/.kube/config'))}",
                   soft_wrap=True)
     for line in platform_urls(cfg):
-        console.print(f"  {line}", soft_wrap=True)
+        human.print(f"  {line}", soft_wrap=True)
 
 
 def platform_urls(cfg: config.Config) -> list[str]:
@@ -128,6 +136,7 @@ def down(
     purge: Annotated[bool, typer.Option("--purge", help="Also delete the state dir (generated secrets too).")]
     = False,
     wait_lock: WaitLockOpt = 0.0,
+    output: OutputOpt = "text",
 ) -> None:
     """Delete the cluster and remove its /etc/hosts block.
 
@@ -141,13 +150,15 @@ def down(
     """
     from devcluster.stages import teardown
 
-    ctx = open_context(config_file, provider, kubeconfig, context)
+    ctx = open_context(config_file, provider, kubeconfig, context,
+                       resume_command=command_line(["down"], config_file, provider, kubeconfig, context))
+    observer, human = event_output(ctx, output, "down")
     with changing(ctx, wait_lock):
-        result = teardown.take_down(ctx)
+        result = teardown.take_down(ctx, observer)
     if purge:
-        teardown.purge(ctx, result)
+        teardown.purge(ctx, result, observer)
     for line in result.done:
-        console.print(escape(line))
+        human.print(escape(line))
     for problem in result.problems:
         err_console.print(f"[bold red]not done:[/bold red] {escape(problem)}", highlight=False)
     if result.problems:

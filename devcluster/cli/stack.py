@@ -27,6 +27,7 @@ from devcluster.cli.common import (
     open_context,
     out,
 )
+from devcluster.cli.lifecycle import OutputOpt, event_output
 from devcluster.errors import ConfigError, DevclusterError
 
 stack_app = typer.Typer(help="Install, remove or inspect the stack (Forail + operator by default).\n\n"
@@ -46,7 +47,8 @@ def stack_install(config_file: ConfigOpt = None, provider: ProviderOpt = None, k
                   wait_lock: WaitLockOpt = 0.0, image_tag: ImageTagOpt = None,
                   backend_tag: BackendTagOpt = None, frontend_tag: FrontendTagOpt = None,
                   start_from: Annotated[str | None, typer.Option(
-                      "--from", help="Resume at this step (the failure message names it).")] = None) -> None:
+                      "--from", help="Resume at this step (the failure message names it).")] = None,
+                  output: OutputOpt = "text") -> None:
     """Install (or bring up to date) the stack releases on a cluster that has its prerequisites.
 
     Only releases whose inputs changed are upgraded: after editing a chart in a sibling checkout
@@ -67,9 +69,10 @@ def stack_install(config_file: ConfigOpt = None, provider: ProviderOpt = None, k
     resume = command_line(["stack", "install"], config_file, provider, kubeconfig, context, yes, tag_args)
     ctx = open_context(config_file, provider, kubeconfig, context, assume_yes=yes, resume_command=resume,
                        extra=overrides, connects=True)
+    observer, _ = event_output(ctx, output, "stack install")
     steps = stack_install_steps(ctx.config, ctx.provider)
     with changing(ctx, wait_lock):
-        execute(steps, ctx, start_from)
+        execute(steps, ctx, start_from, observer=observer)
 
 
 @stack_app.command("uninstall")

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
+from devcluster.config import versions
 from devcluster.config.layout import vagrant_counts
 from devcluster.config.schema import CONFIG_FILENAME, Config
 from devcluster.errors import ConfigError
@@ -159,8 +160,6 @@ def _validate(cfg: Config) -> None:
              "give the name the platform is served under (default forail.lan); the address comes from the provider")
     if not valid_hostname(cfg.hostname):
         fail("hostname", f"{cfg.hostname!r} is not a valid hostname")
-    if not cfg.kubernetes_version.startswith("1.30"):
-        fail("kubernetes_version", f"{cfg.kubernetes_version!r} is not supported", "devcluster pins 1.30")
     for key, port in (("node_ports.http", cfg.node_ports.http), ("node_ports.https", cfg.node_ports.https)):
         if not 30000 <= port <= 32767:
             fail(key, f"{port} is outside the NodePort range 30000-32767")
@@ -346,6 +345,7 @@ def load(path: str | Path | None = None, overrides: dict[str, Any] | None = None
         target[parts[-1]] = value
     cfg = _build(Config, data)
     cfg.source = source
+    versions.apply_defaults(cfg, data)
     _fill_defaults(cfg)
     _validate(cfg)
     return cfg

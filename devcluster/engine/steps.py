@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from devcluster.engine.events import Observer, StepEvent, ignore
 from devcluster.errors import ConfigError, DevclusterError, StepError, expected_errors
 
 if TYPE_CHECKING:  # types only: the engine runs steps without knowing what they touch
@@ -144,21 +145,33 @@ def failed(step: Step, exc: BaseException, ctx: Context) -> StepError:
     return StepError(f"step '{step.name}' failed: {detail}", hint)
 
 
-def execute(steps: list[Step], ctx: Context, start_from: str | None = None) -> list[Outcome]:
+def _failure(observer: Observer, step: Step, ctx: Context, start: float, error: StepError) -> StepError:
+    observer(StepEvent(step.name, "failure", time.monotonic() - start, error.message,
+                       f"{ctx.resume_command} --from {step.name}"))
+    return error
+
+
+def execute(steps: list[Step], ctx: Context, start_from: str | None = None,
+            observer: Observer = ignore) -> list[Outcome]:
     chosen = select(steps, start_from)
     gates = gates_before(steps, start_from)
     outcomes: list[Outcome] = []
     if ctx.dry_run:
         ctx.console.print(plan_table(gates + chosen, f"dry run: {ctx.provider.name} cluster {ctx.config.name!r}"))
         ctx.console.print("[yellow]dry run: nothing was checked or changed[/yellow]")
+        for s in gates + chosen:
+            observer(StepEvent(s.name, "plan", detail=s.summary))
         return [Outcome(s.name, "would run", 0.0) for s in gates + chosen]
     for gate in gates:
+        start = time.monotonic()
         try:
             outcomes.append(pass_gate(gate, ctx, start_from or ""))
-        except StepError:
+        except StepError as exc:
+            _failure(observer, gate, ctx, start, exc)
             raise
         except expected_errors() as exc:
-            raise failed(gate, exc, ctx) from exc
+            raise _failure(observer, gate, ctx, start, failed(gate, exc, ctx)) from exc
+        observer(StepEvent(gate.name, "skip", outcomes[-1].seconds, "checked: --from never skips it"))
     for step in chosen:
         start = time.monotonic()
         try:
@@ -167,16 +180,20 @@ def execute(steps: list[Step], ctx: Context, start_from: str | None = None) -> l
             if done:
                 outcomes.append(Outcome(step.name, "done", time.monotonic() - start))
                 ctx.console.print(f"[green]✓[/green] {step.name} [dim](already done)[/dim]")
+                observer(StepEvent(step.name, "skip", outcomes[-1].seconds, "already done"))
                 continue
             ctx.console.print(f"[cyan]→[/cyan] {step.name}: {step.summary}")
+            observer(StepEvent(step.name, "start", time.monotonic() - start, step.summary))
             step.action(ctx)
             if step.check is not None and not step.is_done(ctx):
                 raise DevclusterError(f"{step.name} ran but its check still fails")
-        except StepError:
+        except StepError as exc:
+            _failure(observer, step, ctx, start, exc)
             raise
         except expected_errors() as exc:  # anything else is a bug: it reaches the CLI as one, with its traceback
-            raise failed(step, exc, ctx) from exc
+            raise _failure(observer, step, ctx, start, failed(step, exc, ctx)) from exc
         elapsed = time.monotonic() - start
         outcomes.append(Outcome(step.name, "ran", elapsed))
+        observer(StepEvent(step.name, "finish", elapsed, step.summary))
         ctx.console.print(f"[green]✓[/green] {step.name} [dim]({elapsed:.1f}s)[/dim]")
     return outcomes

@@ -52,5 +52,5 @@ def wait_for(
                 )
             status.update(f"waiting for {what} ({int(elapsed)}s/{int(timeout)}s): {detail}")
             sleep(interval)
-            if max_interval is not None:
+            if max_interval is not None and interval < max_interval:  # a longer fixed pause is kept as asked
                 interval = min(interval * 1.5, max_interval)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devcluster.clients.access import ClusterAccess, NodeAccess
 from devcluster.config import Config
@@ -12,6 +12,9 @@ from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
 from devcluster.local.state import State
 from devcluster.providers.doctor import Finding, Tool
+
+if TYPE_CHECKING:
+    from devcluster.providers.lifecycle import Lifecycle
 
 
 class Provider(ABC):
@@ -65,6 +68,12 @@ class Provider(ABC):
     @abstractmethod
     def node_access(self) -> NodeAccess:
         """How `check nodes` reaches the nodes (or a clear error when it cannot)."""
+
+    def lifecycle(self) -> Lifecycle:
+        """How `stop` and `start` pause and bring back this cluster; by default a clear refusal."""
+        from devcluster.providers.lifecycle import Refusal
+
+        return Refusal(self.name)
 
     def ssh_interactive(self, node: str) -> int:
         raise DevclusterError(f"provider `{self.name}` has no VMs to open a shell on",

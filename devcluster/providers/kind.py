@@ -24,6 +24,7 @@ from devcluster.errors import DevclusterError
 from devcluster.local.state import State, write_private
 from devcluster.providers.base import Provider
 from devcluster.providers.doctor import HELM_TOOL, KUBECTL_TOOL, Tool
+from devcluster.providers.kind_lifecycle import KindLifecycle
 from devcluster.providers.steps import kubeconfig_reachable, nodes_ready_step, reachable_step
 
 KIND_HINT = (f"install kind {KIND_VERSION}: bash scripts/install-tools.sh, or "
@@ -169,10 +170,16 @@ class KindProvider(Provider):
         )
         self.state.kubeconfig.chmod(0o600)
 
+    def lifecycle(self) -> KindLifecycle:
+        return KindLifecycle(self)
+
     def _export_kubeconfig(self, ctx: Context) -> None:
+        lifecycle = self.lifecycle()
+        lifecycle.bring_back(ctx)  # stopped (devcluster stop, a reboot): started, not recreated
         res = runner.run(["kind", "get", "kubeconfig", "--name", self.cfg.name], timeout=60, hint=KIND_HINT)
         write_private(self.state.kubeconfig, res.stdout)
         ctx.reset_kube()
+        lifecycle.record()  # the node addresses a later restart is compared with
 
     def cluster_steps(self) -> list[Step]:
         workers = self.cfg.kind.workers

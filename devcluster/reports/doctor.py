@@ -6,19 +6,18 @@ import re
 
 from devcluster.clients import runner
 from devcluster.config import Config, warnings
+from devcluster.config.versions import DEFAULT_VERSION, lookup
 from devcluster.errors import DevclusterError
 from devcluster.providers.base import Provider
 from devcluster.providers.doctor import Finding, Tool
 
 INSTALL_TOOLS = "scripts/install-tools.sh installs the pinned kind, kubectl and helm into ~/.local/bin"
-# Kubernetes' version skew policy: kubectl within one minor of the 1.30 API server; helm's own policy
-# (helm.sh/docs/topics/version_skew): 3.15 is built against 1.30, 3.18 still supports it.
-SUPPORTED_MINORS = {"kubectl": (29, 31), "helm": (15, 18)}
 
 
-def version_skew(tool: str, version_text: str) -> Finding | None:
-    """A warning when kubectl/helm is outside the versions that support a Kubernetes 1.30 cluster."""
-    bounds = SUPPORTED_MINORS.get(tool)
+def version_skew(tool: str, version_text: str, kubernetes_version: str = DEFAULT_VERSION) -> Finding | None:
+    """A warning when kubectl/helm is outside the versions that support the chosen Kubernetes minor
+    (Kubernetes' skew policy for kubectl, helm.sh/docs/topics/version_skew for helm: config/versions.py)."""
+    bounds = lookup(kubernetes_version).supported_minors(tool)
     m = re.search(r"v?(\d+)\.(\d+)\.(\d+)", version_text)
     if bounds is None or m is None:
         return None
@@ -28,10 +27,10 @@ def version_skew(tool: str, version_text: str) -> Finding | None:
         return None
     wanted = f"{expected_major}.{bounds[0]}-{expected_major}.{bounds[1]}"
     return Finding(f"{tool} version", True, f"{tool} {m.group(0)} is outside {wanted}, the versions supported "
-                   "with a Kubernetes 1.30 cluster", INSTALL_TOOLS, warning=True)
+                   f"with a Kubernetes {kubernetes_version} cluster", INSTALL_TOOLS, warning=True)
 
 
-def check_tools(tools: list[Tool]) -> list[Finding]:
+def check_tools(tools: list[Tool], kubernetes_version: str = DEFAULT_VERSION) -> list[Finding]:
     findings = []
     for tool in tools:
         path = runner.which(tool.name)
@@ -49,7 +48,7 @@ def check_tools(tools: list[Tool]) -> list[Finding]:
             findings.append(Finding(tool.name, False, f"`{tool.name}` failed: {detail}", tool.fix))
             continue
         findings.append(Finding(tool.name, True, detail))
-        skew = version_skew(tool.name, detail)
+        skew = version_skew(tool.name, detail, kubernetes_version)
         if skew is not None:
             findings.append(skew)
     return findings
@@ -80,4 +79,5 @@ def run_doctor(cfg: Config, provider: Provider) -> list[Finding]:
     tools = provider.tools()
     if cfg.stack.enabled and any(r.git for r in cfg.stack.releases):
         tools.append(Tool("git", ("--version",), "install git: the stack's charts are cloned from git"))
-    return check_tools(tools) + check_host(cfg, provider.ingress_address()) + provider.doctor_checks()
+    return (check_tools(tools, cfg.kubernetes_version) + check_host(cfg, provider.ingress_address())
+            + provider.doctor_checks())

@@ -10,7 +10,7 @@ from typing import Any
 
 from devcluster.clients.readiness import node_is_ready
 from devcluster.engine.steps import Context
-from devcluster.errors import expected_errors
+from devcluster.errors import DevclusterError, expected_errors
 from devcluster.local import hosts
 from devcluster.stages import prerequisites as prereqs
 
@@ -21,6 +21,14 @@ def gather(ctx: Context) -> dict[str, Any]:
     hf = hosts.hosts_file_for(cfg, ctx.state.root)
     out["hosts"] = {"file": str(hf.path), "entries": [{"ip": e.ip, "hostnames": list(e.hostnames)}
                                                       for e in hf.show(cfg.name)]}
+    try:
+        out["state"] = ctx.provider.lifecycle().power_state()
+    except DevclusterError as exc:  # kind/docker/vagrant missing or failing: the API may still tell
+        out["state"], out["state_error"] = "unknown", exc.message
+    if out["state"] in ("stopped", "partly stopped"):
+        out["reachable"] = False
+        out["detail"] = f"{out['state']}: `devcluster start` (or `devcluster up`) brings it back"
+        return out
     kc = ctx.provider.access().kubeconfig
     if kc is not None and not kc.exists():
         out["reachable"] = False

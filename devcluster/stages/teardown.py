@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 
+from devcluster.engine.events import Observer, ignore, reported
 from devcluster.engine.steps import Context
 from devcluster.errors import DevclusterError
 from devcluster.local import hosts
@@ -21,29 +22,33 @@ class Teardown:
     problems: list[str] = field(default_factory=list)  # what was not, and why
 
 
-def take_down(ctx: Context) -> Teardown:
-    """Delete the cluster and remove its hosts block; the caller holds the cluster's lock."""
+def take_down(ctx: Context, observer: Observer = ignore) -> Teardown:
+    """Delete the cluster and remove its hosts block; the caller holds the cluster's lock. Each part is told
+    to ``observer`` (`down --output json`) as a step of its own."""
     cfg = ctx.config
     result = Teardown()
-    try:
-        ctx.provider.down(ctx)
-    except DevclusterError as exc:
-        result.problems.append(f"the {cfg.provider} cluster {cfg.name!r} was not deleted: {exc.message}"
-                               + (f" ({exc.hint})" if exc.hint else ""))
+    with reported(observer, "delete-cluster", f"delete the {cfg.provider} cluster {cfg.name!r}", result.problems):
+        try:
+            ctx.provider.down(ctx)
+        except DevclusterError as exc:
+            result.problems.append(f"the {cfg.provider} cluster {cfg.name!r} was not deleted: {exc.message}"
+                                   + (f" ({exc.hint})" if exc.hint else ""))
     if cfg.hosts.manage:
         hf = hosts.hosts_file_for(cfg, ctx.state.root)
-        try:
-            if hf.remove(cfg.name):
-                result.done.append(f"removed the devcluster {cfg.name} block from {hf.path}")
-        except DevclusterError as exc:
-            result.problems.append(f"the hosts block in {hf.path} was not removed: {exc.message}")
+        with reported(observer, "hosts", f"remove the devcluster {cfg.name} block from {hf.path}", result.problems):
+            try:
+                if hf.remove(cfg.name):
+                    result.done.append(f"removed the devcluster {cfg.name} block from {hf.path}")
+            except DevclusterError as exc:
+                result.problems.append(f"the hosts block in {hf.path} was not removed: {exc.message}")
     return result
 
 
-def purge(ctx: Context, result: Teardown) -> None:
+def purge(ctx: Context, result: Teardown, observer: Observer = ignore) -> None:
     """Delete the state dir after ``take_down`` (its lock released), unless something was left behind."""
     if result.problems:
         result.problems.append(f"kept {ctx.state.root} (--purge) because the cluster may still exist")
         return
-    shutil.rmtree(ctx.state.root, ignore_errors=True)
+    with reported(observer, "purge", f"delete {ctx.state.root}", result.problems):
+        shutil.rmtree(ctx.state.root, ignore_errors=True)
     result.done.append(f"deleted {ctx.state.root}")

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from devcluster.cli import app
 from devcluster.errors import ConfigError
+from tests.conftest import doctor_tools
 
 
 def run(*args: str) -> object:
@@ -64,14 +65,8 @@ def test_hosts_commands_round_trip_and_validate(tmp_path: Path) -> None:
 def test_doctor_reports_versions_and_fixes(fake_tools, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """Fake executables stand in for kind/docker/helm/kubectl; doctor must show their versions or the fix."""
     monkeypatch.setenv("COLUMNS", "250")
-    import os
-
-    monkeypatch.setenv("PATH", str(fake_tools.bindir) + os.pathsep + "/usr/bin:/bin")
-    fake_tools.add("kind", "print('kind v0.29.0 go1.24.2 linux/amd64')")
-    fake_tools.add("helm", "print('v3.17.3+ge4da497')")
-    fake_tools.add("docker", "sys.stderr.write('Cannot connect to the Docker daemon\\n'); sys.exit(1)")
-    fake_tools.add("kubectl", "print('Client Version: v1.30.14')")
-    fake_tools.add("git", "print('git version 2.39.5')")
+    doctor_tools(fake_tools, monkeypatch,
+                 docker="sys.stderr.write('Cannot connect to the Docker daemon\\n'); sys.exit(1)")
     result = run("doctor", "--provider", "kind")
     out = result.output  # type: ignore[attr-defined]
     assert result.exit_code == 1  # type: ignore[attr-defined]
@@ -172,15 +167,8 @@ def test_doctor_prints_full_fixes_and_warns_on_version_skew(fake_tools, tmp_path
                                                             monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """Fake kind/docker/helm/kubectl (kind cannot run here): kubectl 1.27 is outside the skew -> a warning,
     not a failure; the hostname check reports the resolver's real answer, not a claim."""
-    import os
-
     monkeypatch.setenv("COLUMNS", "80")
-    monkeypatch.setenv("PATH", str(fake_tools.bindir) + os.pathsep + "/usr/bin:/bin")
-    fake_tools.add("kind", "print('kind v0.29.0 go1.24.2 linux/amd64')")
-    fake_tools.add("helm", "print('v3.17.3+ge4da497')")
-    fake_tools.add("docker", "print('28.2.2')")
-    fake_tools.add("kubectl", "print('Client Version: v1.27.3')")
-    fake_tools.add("git", "print('git version 2.39.5')")
+    doctor_tools(fake_tools, monkeypatch, kubectl="v1.27.3")
     cfg = tmp_path / "devcluster.yaml"
     cfg.write_text("hostname: devcluster-test-unresolvable.lan\n")
     result = run("doctor", "--provider", "kind", "--config", str(cfg))

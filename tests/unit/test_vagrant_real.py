@@ -59,22 +59,33 @@ def local_box(tmp_path: Path) -> str:
     return meta.as_uri()
 
 
-@pytest.fixture
-def real_vagrant(tmp_path: Path, fake_tools, monkeypatch: pytest.MonkeyPatch) -> Context:  # type: ignore[no-untyped-def]
-    fake_tools.add("VBoxManage", FAKE_VBOXMANAGE)
+def isolated_vagrant(tmp_path: Path, fake_tools, monkeypatch: pytest.MonkeyPatch, vboxmanage: str) -> Path:  # type: ignore[no-untyped-def]
+    """The real vagrant kept off the network and the user's ~/.vagrant.d, with ``vboxmanage`` as the fake
+    VirtualBox; returns a local Flannel manifest for vagrant.flannel_manifest."""
+    fake_tools.add("VBoxManage", vboxmanage)
     monkeypatch.setenv("VAGRANT_HOME", str(tmp_path / "vagrant-home"))
     monkeypatch.setenv("VAGRANT_CHECKPOINT_DISABLE", "1")
     monkeypatch.setenv("VAGRANT_DEFAULT_PROVIDER", "virtualbox")
     manifest = tmp_path / "kube-flannel.yml"
     manifest.write_text("kind: List\n")
+    return manifest
+
+
+def host_seams(tmp_path: Path) -> vp.HostSeams:
+    """A host with room for every VM, an unrestricted host-only range and no KVM/libvirtd."""
+    return vp.HostSeams(networks_conf=tmp_path / "no-networks.conf", memory_mib=lambda: 64 * 1024,
+                        proc_modules=tmp_path / "no-proc-modules", libvirtd_active=lambda: False)
+
+
+@pytest.fixture
+def real_vagrant(tmp_path: Path, fake_tools, monkeypatch: pytest.MonkeyPatch) -> Context:  # type: ignore[no-untyped-def]
+    manifest = isolated_vagrant(tmp_path, fake_tools, monkeypatch, FAKE_VBOXMANAGE)
     cfg = config.load(None, {
         "provider": "vagrant", "vagrant.profile": "single", "vagrant.retries": 1,
         "vagrant.box": BOX, "vagrant.box_version": BOX_VERSION, "vagrant.box_url": local_box(tmp_path),
         "vagrant.flannel_manifest": str(manifest), "vagrant.up_timeout": 120})
     state = State(cfg.state_path)
-    seams = vp.HostSeams(networks_conf=tmp_path / "no-networks.conf", memory_mib=lambda: 64 * 1024,
-                         proc_modules=tmp_path / "no-proc-modules", libvirtd_active=lambda: False)
-    return Context(cfg, state, Console(quiet=True, width=200), vp.VagrantProvider(cfg, state, seams))
+    return Context(cfg, state, Console(quiet=True, width=200), vp.VagrantProvider(cfg, state, host_seams(tmp_path)))
 
 
 def test_first_up_on_a_new_cluster_gets_past_preflight_to_vagrant_up_real_vagrant_fake_vboxmanage(

@@ -64,29 +64,39 @@ def test_nightly_and_manual_triggers_and_step_order() -> None:
     assert "schedule" in triggers and "workflow_dispatch" in triggers
     job = doc["jobs"]["kind"]
     assert job["runs-on"].startswith("ubuntu") and job["timeout-minutes"] <= 90
-    assert job["env"]["KIND_VERSION"] == "v0.29.0"
     steps = job["steps"]
-    assert steps[0]["uses"].startswith("actions/checkout@") and steps[1]["uses"].startswith("actions/setup-python@")
-    texts = [s.get("run", s.get("uses", "")) for s in steps]
+    assert steps[0]["uses"].startswith("actions/checkout@")
+    texts = [s.get("run", s.get("uses", "")) + str(s.get("with", {}).get("mode", "")) for s in steps]
     order = [next(i for i, t in enumerate(texts) if needle in t) for needle in (
-        "install-tools.sh", "pip install .", "devcluster doctor", "pull-node-image.sh", "devcluster up --provider kind",
-        "devcluster e2e", "check nodes", "collect-diagnostics.sh", "actions/upload-artifact", "devcluster down")]
+        "./", "devcluster doctor", "check nodes", "collect-diagnostics.sh", "actions/upload-artifact", "./down")]
     assert order == sorted(order) and order[-1] == len(steps) - 1
-    assert "--junitxml" in _step(job, "devcluster e2e")["run"]
-    down = _step(job, "devcluster down")
-    assert down["if"] == "always()" and "--purge" in down["run"]
+    up = steps[1]
+    assert up["uses"] == "./" and up["with"]["e2e"] == "true" and "mode" not in up["with"]
+    down = steps[-1]
+    assert down["if"] == "always()" and down["uses"] == "./" and down["with"]["mode"] == "down"
+
+
+def test_nightly_runs_the_default_and_the_newest_kubernetes_version() -> None:
+    from devcluster.config import versions
+
+    job = _job()
+    assert job["strategy"]["matrix"]["kubernetes-version"] == [versions.DEFAULT_VERSION, versions.NEWEST_VERSION]
+    assert job["strategy"]["fail-fast"] is False
+    assert job["steps"][1]["with"]["kubernetes-version"] == "${{ matrix.kubernetes-version }}"
+    upload = _step(job, "actions/upload-artifact")
+    assert "${{ matrix.kubernetes-version }}" in upload["with"]["name"], "one artifact per matrix leg"
 
 
 def test_diagnostics_run_on_failure_or_cancel_and_upload_always_warns_when_empty() -> None:
     job = _job()
     collect = _step(job, "collect-diagnostics.sh")
     assert "failure()" in collect["if"] and "cancelled()" in collect["if"]
-    assert shlex.split(collect["run"]) == ["bash", "scripts/collect-diagnostics.sh", "$RUNNER_TEMP/reports",
+    assert shlex.split(collect["run"]) == ["bash", "scripts/collect-diagnostics.sh", "$RUNNER_TEMP/devcluster-reports",
                                            "devcluster"]
     upload = _step(job, "actions/upload-artifact")
     assert upload["if"] == "always()"
     assert upload["with"]["if-no-files-found"] == "warn"
-    assert upload["with"]["path"] == "${{ runner.temp }}/reports"
+    assert upload["with"]["path"] == "${{ runner.temp }}/devcluster-reports"
 
 
 def test_every_devcluster_command_uses_the_ci_config() -> None:
@@ -95,23 +105,16 @@ def test_every_devcluster_command_uses_the_ci_config() -> None:
     assert (ROOT / job["env"]["DEVCLUSTER_CONFIG"]) == CI_CONFIG and CI_CONFIG.is_file()
     invocations = []
     for step in job["steps"]:
+        if step.get("uses") == "./":
+            assert step["with"]["config"] == job["env"]["DEVCLUSTER_CONFIG"], step
         for line in step.get("run", "").splitlines():
             words = shlex.split(line, comments=True)
             if words[:1] == ["devcluster"] or words[1:3] == ["-m", "devcluster"]:
                 invocations.append(words)
-    assert len(invocations) >= 5, invocations  # doctor, up, e2e, check nodes, down
+    assert len(invocations) >= 2, invocations  # doctor, check nodes (up, e2e and down run in the action)
     for words in invocations:
         assert "--config" in words, words
         assert words[words.index("--config") + 1] == "$DEVCLUSTER_CONFIG", words
-
-
-def test_node_image_is_pulled_in_its_own_step_before_up() -> None:
-    job = _job()
-    texts = [s.get("run", "") for s in job["steps"]]
-    pull = next(i for i, t in enumerate(texts) if "pull-node-image.sh" in t)
-    up = next(i for i, t in enumerate(texts) if "devcluster up" in t)
-    assert pull < up and "devcluster" not in texts[pull].replace("pull-node-image.sh", "")
-    assert job["steps"][pull].get("timeout-minutes")
 
 
 def test_ci_config_keeps_failed_kind_nodes_and_raises_timeouts() -> None:

@@ -40,6 +40,7 @@ from devcluster.providers.vagrant.driver import (
 from devcluster.providers.vagrant.host import RANGE_HINT, HostSeams, hostonly_allowed, virtualization_conflicts
 from devcluster.providers.vagrant.k3s import K3s
 from devcluster.providers.vagrant.kubeadm import Kubeadm
+from devcluster.providers.vagrant.lifecycle import VagrantLifecycle
 
 DISTRIBUTIONS: dict[str, Callable[[Machines], Distribution]] = {d.name: d for d in (Kubeadm, K3s)}
 VBOX_LOG_TAIL = 300
@@ -197,6 +198,10 @@ class VagrantProvider(Provider):
         def forget_targets() -> None:
             self._targets = None  # a started VM may get another forwarded SSH port
 
+        lifecycle = self.lifecycle()
+        if lifecycle.halted(node):  # stopped by `devcluster stop` or a reboot: started, never recreated
+            lifecycle.start_node(ctx, node)
+            return
         boot_with_retries(ctx, self.vagrant(ctx), node, self.cfg.vagrant.retries, self.serial_log(node.name),
                           before_try=forget_targets)
 
@@ -372,6 +377,9 @@ class VagrantProvider(Provider):
         m = re.search(r'^CfgFile="(.+)"$', res.stdout, re.M) if res.ok else None
         log = Path(m.group(1)).parent / "Logs" / "VBox.log" if m else None
         return log if log is not None and log.is_file() else None
+
+    def lifecycle(self) -> VagrantLifecycle:
+        return VagrantLifecycle(self)
 
     def require_cluster(self) -> None:
         """`vagrant.json` is written by `up` before any VM exists: without it there is no cluster to act on,
