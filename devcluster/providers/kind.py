@@ -16,12 +16,13 @@ from typing import Any
 import yaml
 
 from devcluster.assets import asset_dir
-from devcluster.clients import runner
+from devcluster.clients import registry, runner
 from devcluster.clients.access import ClusterAccess
 from devcluster.config import KIND_VERSION, Config
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
 from devcluster.local.state import State, write_private
+from devcluster.providers import registry_steps
 from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, NodeAccess, Provider, Tool, nodes_ready_step
 
 KIND_HINT = (f"install kind {KIND_VERSION}: bash scripts/install-tools.sh, or "
@@ -45,6 +46,9 @@ def render_config(cfg: Config) -> dict[str, Any]:
         {"role": "control-plane", "image": cfg.kind.node_image, "labels": {"ingress-ready": "true"},
          "extraPortMappings": mappings}
     ] + [{"role": "worker", "image": cfg.kind.node_image} for _ in range(cfg.kind.workers)]
+    patches = registry.containerd_patches(cfg.registry)
+    if patches:  # containerd reads the registry and caches' hosts.toml (providers/registry_steps.py)
+        doc["containerdConfigPatches"] = patches
     return doc
 
 
@@ -177,12 +181,15 @@ class KindProvider(Provider):
         return [
             Step("preflight", f"kind and a running Docker; ports {self.cfg.node_ports.http}/"
                  f"{self.cfg.node_ports.https} free on {self.cfg.kind.listen_address}", self._preflight),
+            *registry_steps.container_steps(self.cfg),
             Step("create-cluster",
                  f"kind create cluster {self.cfg.name!r}: 1 control-plane + {workers} worker(s), "
                  f"image {self.cfg.kind.node_image.split('@')[0]}", self._create,
                  lambda ctx: self.cluster_exists(), hint=f"kind export logs --name {self.cfg.name}"),
             Step("kubeconfig", f"write the cluster's kubeconfig to {self.state.kubeconfig} (0600)",
                  self._export_kubeconfig, self.kubeconfig_reachable, gate=True),
+            *registry_steps.network_step(self.cfg),
+            *registry_steps.node_files_step(self.cfg),
             nodes_ready_step(self),
         ]
 
