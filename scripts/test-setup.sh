@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in vagrant shellcheck openssh-server iproute2 git; do
+for pkg in vagrant shellcheck openssh-server iproute2 git containerd docker-registry skopeo; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if ! python3 -c "import ensurepip" 2>/dev/null; then need_apt+=(python3-venv); fi
