@@ -44,7 +44,7 @@ def slug(upstream: str) -> str:
 
 
 def upstream_server(upstream: str, servers: Mapping[str, str] | None = None) -> str:
-    return (servers or {}).get(upstream) or UPSTREAM_SERVERS.get(upstream) or f"https://{upstream}"
+    return (servers or {}).get(upstream, "").rstrip("/") or UPSTREAM_SERVERS.get(upstream) or f"https://{upstream}"
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def local_registry(reg: RegistryConfig) -> RegistryContainer:
     return RegistryContainer(LOCAL_NAME, reg.image, reg.port)
 
 
-def mirrors(reg: RegistryConfig, servers: Mapping[str, str] | None = None) -> list[RegistryContainer]:
+def mirrors(reg: RegistryConfig) -> list[RegistryContainer]:
     """The caches, one per upstream, on the ports after the registry's (5002, 5003, ...)."""
     if not reg.mirrors.enabled:
         return []
@@ -95,8 +95,8 @@ def mirrors(reg: RegistryConfig, servers: Mapping[str, str] | None = None) -> li
     for i, upstream in enumerate(reg.mirrors.upstreams):
         name = MIRROR_PREFIX + slug(upstream)
         storage = os.path.join(os.path.expanduser(base), slug(upstream)) if base else ""
-        out.append(RegistryContainer(name, reg.image, reg.port + 1 + i, upstream, upstream_server(upstream, servers),
-                                     storage))
+        server = upstream_server(upstream, reg.mirrors.remotes)
+        out.append(RegistryContainer(name, reg.image, reg.port + 1 + i, upstream, server, storage))
     return out
 
 
@@ -125,13 +125,13 @@ def hosts_toml(server: str, endpoints: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def hosts_files(reg: RegistryConfig, reach: Reach, servers: Mapping[str, str] | None = None) -> dict[str, str]:
+def hosts_files(reg: RegistryConfig, reach: Reach) -> dict[str, str]:
     """Path under CERTS_DIR -> content: one directory per upstream, and `localhost:<port>` for the local
     registry, so `localhost:5001/app` pulls on a node from the registry container."""
     files = {}
     if reg.enabled:
         files[f"localhost:{reg.port}/hosts.toml"] = hosts_toml("", [reach(local_registry(reg))])
-    for mirror in mirrors(reg, servers):
+    for mirror in mirrors(reg):
         files[f"{mirror.upstream}/hosts.toml"] = hosts_toml(mirror.server, [reach(mirror)])
     return files
 

@@ -51,5 +51,11 @@ def validate_registry(reg: RegistryConfig, fail: Fail) -> None:
     if mirrors.enabled and reg.port + len(mirrors.upstreams) > high:
         fail("registry.port", f"the caches publish on {reg.port + 1}-{reg.port + len(mirrors.upstreams)}, "
              f"past {high}", "choose a lower registry.port")
+    for upstream, url in mirrors.remotes.items():
+        if upstream not in mirrors.upstreams:
+            fail(f"registry.mirrors.remotes.{upstream}", "is not one of registry.mirrors.upstreams")
+        if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+/?$", url):
+            fail(f"registry.mirrors.remotes.{upstream}", f"{url!r} is not a registry URL",
+                 "scheme and host[:port] only, e.g. https://mirror.example.lan")
     if mirrors.storage_dir and Path(mirrors.storage_dir).expanduser().is_file():
         fail("registry.mirrors.storage_dir", f"{mirrors.storage_dir} is a file", "name a directory (made if missing)")

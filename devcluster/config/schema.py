@@ -165,6 +165,9 @@ class RegistryMirrorsConfig:
     # Where the caches keep their blobs: empty, a named Docker volume per cache; a directory, one
     # subdirectory per cache bind-mounted (the nightly keeps it with actions/cache).
     storage_dir: str = ""
+    # Where a cache fetches from, per upstream: default https://<upstream> (https://registry-1.docker.io for
+    # docker.io). Also containerd's fallback when the cache is down. E.g. a company mirror of docker.io.
+    remotes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

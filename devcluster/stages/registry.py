@@ -22,6 +22,7 @@ def advertise_step(hosting: Hosting | None) -> list[Step]:
         return cm is not None and (cm.get("data") or {}).get(KEP_KEY) == wanted[KEP_KEY]  # type: ignore[index]
 
     def act(ctx: Context) -> None:
+        ctx.kube().ensure_namespace(KEP_NAMESPACE)  # kubeadm, k3s and kind make it; a bare API server may not
         ctx.kube().apply(hosting.configmap())
 
     return [Step("registry-hosting", f"advertise {hosting.host} in {KEP_NAMESPACE}/{KEP_CONFIGMAP} (KEP-1755)",

@@ -45,12 +45,13 @@ def write_hosts_dir(root: Path, files: dict[str, str]) -> Path:
 def world(tmp_path: Path) -> Iterator[World]:
     upstream = Registry(tmp_path / "upstream", free_port()).start()
     cache_port = free_port()
-    reg = RegistryConfig(port=cache_port - 1, mirrors=RegistryMirrorsConfig(enabled=True, upstreams=[UPSTREAM]))
-    (mirror,) = mirrors(reg, servers={UPSTREAM: upstream.url})
+    reg = RegistryConfig(port=cache_port - 1, mirrors=RegistryMirrorsConfig(
+        enabled=True, upstreams=[UPSTREAM], remotes={UPSTREAM: upstream.url}))
+    (mirror,) = mirrors(reg)
     assert mirror.port == cache_port
     cache = Registry(tmp_path / "cache", cache_port, env=mirror.env()).start()
     skopeo_push(oci_layout(tmp_path / "oci", "v1", LAYER), "v1", f"127.0.0.1:{upstream.port}/lib/app:v1")
-    files = hosts_files(reg, via_host("127.0.0.1"), servers={UPSTREAM: upstream.url})
+    files = hosts_files(reg, via_host("127.0.0.1"))
     hosts_dir = write_hosts_dir(tmp_path / "certs.d", files)
     try:
         yield World(upstream, cache, mirror, hosts_dir)
