@@ -112,8 +112,8 @@ def test_existing_provider_advertises_only_registry_host(write_config) -> None: 
     assert hosting(RegistryConfig(host="reg.lan:5000"), runs_local=False).host == "reg.lan:5000"  # type: ignore[union-attr]
 
 
-def test_up_on_an_existing_cluster_advertises_registry_host_in_kube_public(setup, fake_api: FakeApiServer) -> None:  # type: ignore[no-untyped-def]
-    kubeconfig, cfg, _ = setup
+def test_up_on_an_existing_cluster_advertises_registry_host_in_kube_public(prereq_setup, fake_api: FakeApiServer) -> None:  # type: ignore[no-untyped-def]
+    kubeconfig, cfg, _ = prereq_setup
     cfg.write_text(cfg.read_text() + "registry:\n  host: registry.example.lan:5000\n")
     code, out = up(kubeconfig, cfg)
     assert code == 0, out
