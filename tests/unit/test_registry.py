@@ -31,8 +31,7 @@ from devcluster.providers.existing import ExistingProvider
 from devcluster.providers.kind import KindProvider, render_config
 from tests.fakeapi import FakeApiServer
 from tests.unit.test_bad_input import refused
-from tests.unit.test_prereqs_api import setup as prereq_setup  # noqa: F401 (registers the `setup` fixture)
-from tests.unit.test_prereqs_api import up
+from tests.unit.test_prereqs_api import setup, up  # noqa: F401 (`setup` registers the fixture)
 
 ON = "registry:\n  enabled: true\n  mirrors:\n    enabled: true\n"
 
@@ -112,8 +111,9 @@ def test_existing_provider_advertises_only_registry_host(write_config) -> None: 
     assert hosting(RegistryConfig(host="reg.lan:5000"), runs_local=False).host == "reg.lan:5000"  # type: ignore[union-attr]
 
 
-def test_up_on_an_existing_cluster_advertises_registry_host_in_kube_public(prereq_setup, fake_api: FakeApiServer) -> None:  # type: ignore[no-untyped-def]
-    kubeconfig, cfg, _ = prereq_setup
+def test_up_on_an_existing_cluster_advertises_registry_host_in_kube_public(request: pytest.FixtureRequest,
+                                                                           fake_api: FakeApiServer) -> None:
+    kubeconfig, cfg, _ = request.getfixturevalue("setup")
     cfg.write_text(cfg.read_text() + "registry:\n  host: registry.example.lan:5000\n")
     code, out = up(kubeconfig, cfg)
     assert code == 0, out
