@@ -76,20 +76,21 @@ class Served:
 class Registry:
     """One `docker-registry serve` on 127.0.0.1:<port>; ``env`` is distribution's REGISTRY_* overrides."""
 
-    def __init__(self, root: Path, port: int, env: Mapping[str, str] | None = None) -> None:
-        self.root, self.port, self.extra = root, port, dict(env or {})
+    def __init__(self, root: Path, port: int, env: Mapping[str, str] | None = None, address: str = "127.0.0.1"
+                 ) -> None:
+        self.root, self.port, self.extra, self.address = root, port, dict(env or {}), address
         self.log = root / "access.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}:{self.port}"
 
     def start(self) -> Registry:
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "config.yml"
         config.write_text("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-                          f"    rootdirectory: {self.root / 'data'}\nhttp:\n  addr: 127.0.0.1:{self.port}\n")
+                          f"    rootdirectory: {self.root / 'data'}\nhttp:\n  addr: {self.address}:{self.port}\n")
         env = {"PATH": os.environ["PATH"], **self.extra}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log, env=env)

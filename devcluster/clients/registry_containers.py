@@ -8,11 +8,14 @@ no secret is ever part of argv (`ps`, logs, error messages).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from devcluster.clients import runner
+from devcluster.clients.http import http_get
 from devcluster.clients.registry import CONTAINER_PORT, LABEL, RegistryContainer
+from devcluster.errors import DevclusterError
 
 DOCKER_HINT = "start Docker and check that `docker info` works for your user"
 
@@ -52,9 +55,31 @@ def mismatch(c: RegistryContainer, doc: dict[str, Any]) -> str:
     return ""
 
 
+def answers(c: RegistryContainer, timeout: float = 2) -> bool:
+    """The registry API answers on its published port (a running container may still be starting)."""
+    try:
+        status, _ = http_get("127.0.0.1", c.port, "/v2/", f"127.0.0.1:{c.port}", timeout=timeout)
+    except OSError:
+        return False
+    return status == 200
+
+
 def is_running(c: RegistryContainer) -> bool:
     doc = inspect(c.name)
-    return doc is not None and bool(doc.get("State", {}).get("Running")) and not mismatch(c, doc)
+    return doc is not None and bool(doc.get("State", {}).get("Running")) and not mismatch(c, doc) and answers(c)
+
+
+def wait_answering(c: RegistryContainer, timeout: float = 30) -> None:
+    """A cache exits when its upstream does not answer at start (distribution pings it) and docker restarts it:
+    say so rather than let the step's check fail without a reason."""
+    deadline = time.monotonic() + timeout
+    while not answers(c):
+        if time.monotonic() > deadline:
+            logs = runner.run(["docker", "logs", "--tail", "5", c.name], check=False, timeout=30)
+            raise DevclusterError(f"{c.name} does not answer on 127.0.0.1:{c.port} after {timeout:.0f} s",
+                                  (f"its upstream {c.server} must answer when it starts; " if c.upstream else "")
+                                  + "last log lines: " + (logs.stdout + logs.stderr).strip()[-400:])
+        time.sleep(0.2)
 
 
 def ensure(c: RegistryContainer, environ: Mapping[str, str] | None = None) -> str:
@@ -63,12 +88,14 @@ def ensure(c: RegistryContainer, environ: Mapping[str, str] | None = None) -> st
     doc = inspect(c.name)
     if doc is not None and not mismatch(c, doc):
         runner.run(["docker", "start", c.name], timeout=60, hint=DOCKER_HINT)
+        wait_answering(c)
         return "started"
     if doc is not None:
         runner.run(["docker", "rm", "-f", c.name], timeout=60, hint=DOCKER_HINT)
     secrets = c.secret_env(environ)
     runner.run(run_argv(c, sorted(secrets)), env=secrets, timeout=300,
                hint=f"is {c.image} pullable here, and 127.0.0.1:{c.port} free? `docker logs {c.name}`")
+    wait_answering(c)
     return "replaced" if doc is not None else "created"
 
 
