@@ -127,6 +127,9 @@ def down(
     context: ContextOpt = None,
     purge: Annotated[bool, typer.Option("--purge", help="Also delete the state dir (generated secrets too).")]
     = False,
+    purge_registry: Annotated[bool, typer.Option(
+        "--purge-registry", help="Also remove the local registry and the caches with their volumes (shared by "
+        "every cluster on this machine).")] = False,
     wait_lock: WaitLockOpt = 0.0,
 ) -> None:
     """Delete the cluster and remove its /etc/hosts block.
@@ -159,6 +162,14 @@ def down(
                     console.print(f"removed the devcluster {cfg.name} block from {hf.path}")
             except DevclusterError as exc:
                 problems.append(f"the hosts block in {hf.path} was not removed: {exc.message}")
+        if purge_registry:
+            from devcluster.providers.registry_steps import remove_containers
+
+            try:
+                for item in remove_containers(cfg, purge=True):
+                    console.print(f"removed {item}")
+            except DevclusterError as exc:
+                problems.append(f"the registry was not removed: {exc.message}")
     if purge and not problems:
         shutil.rmtree(ctx.state.root, ignore_errors=True)
         console.print(f"deleted {ctx.state.root}")

@@ -7,6 +7,7 @@ after `create-cluster`. Each check is a `docker inspect` or a read of a node's f
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 
 from devcluster.clients import registry_containers as rc
@@ -86,5 +87,8 @@ def remove_containers(cfg: Config, purge: bool) -> list[str]:
     them with their volumes."""
     if not purge:
         return []
-    found: list[RegistryContainer] = containers(cfg.registry)
+    # what the config names, on or off now: a registry switched off since it was made is still purged
+    every = dataclasses.replace(cfg.registry, enabled=True,
+                                mirrors=dataclasses.replace(cfg.registry.mirrors, enabled=True))
+    found: list[RegistryContainer] = containers(every)
     return [item for c in found for item in rc.remove(c, purge=True)]

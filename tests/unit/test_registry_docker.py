@@ -162,3 +162,22 @@ def test_the_containers_join_the_kind_network_and_purge_removes_the_volumes(setu
         assert "devcluster-registry-data" not in volumes
     finally:
         dockerd.docker("network", "rm", "kind", check=False)
+
+
+def test_down_purge_registry_removes_the_containers_and_volumes(setup, dockerd, write_config) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from devcluster.cli import app
+
+    cfg, ctx = setup
+    execute(container_steps(cfg), ctx)
+    path = Path(cfg.source)
+    path.write_text(path.read_text() + "provider: existing\nhosts:\n  manage: false\n")
+    kept = CliRunner().invoke(app, ["down", "--config", str(path)])
+    assert kept.exit_code == 0, kept.output
+    assert "devcluster-registry-data" in dockerd.docker("volume", "ls", "-q").stdout.decode().split()
+    purged = CliRunner().invoke(app, ["down", "--config", str(path), "--purge-registry"])
+    assert purged.exit_code == 0, purged.output
+    assert "removed volume devcluster-registry-data" in purged.output
+    assert dockerd.docker("ps", "-aq").stdout.decode().split() == []
+    assert dockerd.docker("volume", "ls", "-q").stdout.decode().split() == []
