@@ -22,7 +22,7 @@ from devcluster.config import KIND_VERSION, Config
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
 from devcluster.local.state import State, write_private
-from devcluster.providers import registry_steps
+from devcluster.providers import image_loading, registry_steps
 from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, NodeAccess, Provider, Tool, nodes_ready_step
 
 KIND_HINT = (f"install kind {KIND_VERSION}: bash scripts/install-tools.sh, or "
@@ -209,8 +209,10 @@ class KindProvider(Provider):
             raise DevclusterError(f"no kind cluster {self.cfg.name!r}",
                                   "create it with `devcluster up --provider kind`")
         nodes = runner.run(["kind", "get", "nodes", "--name", self.cfg.name], timeout=60, hint=KIND_HINT).stdout.split()
-        runner.run(["kind", "load", "docker-image", "--name", self.cfg.name, *images], timeout=1800,
-                   hint="is the image in this machine's Docker? `docker image ls`", echo=ctx.echo)
+        if self.cfg.registry.enabled:  # pods pull localhost:<port>/... through the node's hosts.toml
+            image_loading.push_images(self.cfg, images, ctx.console.print, ctx.echo)
+        else:
+            image_loading.archive_into_nodes(self.cfg.name, nodes, images, ctx.console.print, ctx.echo)
         return nodes
 
     def tools(self) -> list[Tool]:

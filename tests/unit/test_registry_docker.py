@@ -181,3 +181,40 @@ def test_down_purge_registry_removes_the_containers_and_volumes(setup, dockerd, 
     assert "removed volume devcluster-registry-data" in purged.output
     assert dockerd.docker("ps", "-aq").stdout.decode().split() == []
     assert dockerd.docker("volume", "ls", "-q").stdout.decode().split() == []
+
+
+def uploads(dockerd: Dockerd) -> int:
+    """Blob uploads and manifest writes the local registry logged (docker push's PATCH/PUT requests)."""
+    logs = dockerd.docker("logs", "devcluster-registry").stdout.decode() + \
+        dockerd.docker("logs", "devcluster-registry").stderr.decode()
+    return sum(1 for line in logs.splitlines() if '"PUT /v2/' in line or '"PATCH /v2/' in line)
+
+
+def import_image(dockerd: Dockerd, tmp_path: Path, ref: str, payload: bytes) -> None:
+    import tarfile
+
+    src = tmp_path / "payload.bin"
+    src.write_bytes(payload)
+    tar_path = tmp_path / "image.tar"
+    with tarfile.open(tar_path, "w") as tar:
+        tar.add(str(src), "payload.bin")
+    dockerd.docker("import", str(tar_path), ref)
+
+
+def test_image_load_pushes_to_the_local_registry_and_skips_an_unchanged_image(setup, dockerd, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from devcluster.providers.image_loading import push_images
+
+    cfg, ctx = setup
+    execute(container_steps(cfg), ctx)
+    ref = "ghcr.io/forail-platform/forail-backend:dev"
+    import_image(dockerd, tmp_path, ref, b"a" * 50_000)
+    said: list[str] = []
+    assert push_images(cfg, [ref], said.append) == [f"localhost:{cfg.registry.port}/forail-platform/forail-backend:dev"]
+    first = uploads(dockerd)
+    assert first > 0 and "pushed as" in said[-1]
+    push_images(cfg, [ref], said.append)
+    assert uploads(dockerd) == first, "an unchanged image sends nothing"
+    assert "unchanged" in said[-1]
+    import_image(dockerd, tmp_path, ref, b"b" * 50_000)  # rebuilt: a new layer
+    push_images(cfg, [ref], said.append)
+    assert uploads(dockerd) > first and "pushed as" in said[-1]
