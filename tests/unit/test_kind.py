@@ -239,7 +239,8 @@ def test_check_nodes_on_kind_runs_the_suite_through_the_docker_backend(tmp_path,
 
 FAKE_DOCKER_IMAGES = """
 args = sys.argv[1:]
-ids = {"ghcr.io/forail-platform/forail-backend:dev": "sha256:b1", "ghcr.io/forail-platform/forail-frontend:dev": "sha256:f1"}
+ids = {"ghcr.io/forail-platform/forail-backend:dev": "sha256:b1",
+       "ghcr.io/forail-platform/forail-frontend:dev": "sha256:f1"}
 if args[:2] == ["image", "inspect"]:
     print(ids[args[-1]])
 elif args[:1] == ["exec"] and "inspecti" in args:
