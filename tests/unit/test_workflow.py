@@ -247,3 +247,15 @@ def test_pull_node_image_gives_up_after_four_tries_with_fake_kind(fake_tools: Fa
 def test_scripts_are_shellcheck_clean(script: Path) -> None:
     proc = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_nightly_keeps_the_pull_through_caches_keyed_on_the_image_pins() -> None:
+    from devcluster.config import load
+
+    job = _job()
+    cache = _step(job, "actions/cache@")
+    cfg = load(CI_CONFIG)
+    assert cfg.registry.mirrors.enabled and cfg.registry.mirrors.storage_dir == cache["with"]["path"]
+    assert "devcluster/config/schema.py" in cache["with"]["key"]  # where the image pins live
+    texts = [s.get("run", s.get("uses", "")) for s in job["steps"]]
+    assert texts.index(cache["uses"]) < next(i for i, t in enumerate(texts) if "devcluster up" in t)
