@@ -9,6 +9,7 @@ serves the same config path as the official image. The bridge is the test's own 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,18 @@ import time
 from pathlib import Path
 
 REGISTRY_IMAGE = "devcluster-test/registry:2.8"
-BRIDGE_ADDRESS = "10.251.77.1"
+
+
+def _unused_bridge_address() -> str:
+    """A /24 in 10.251.0.0/16 no interface of this machine has (other test runs may hold one at the same time)."""
+    taken = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True, check=False).stdout
+    for third in random.Random().sample(range(1, 255), 254):
+        if f" 10.251.{third}." not in taken:
+            return f"10.251.{third}.1"
+    raise RuntimeError("no free /24 in 10.251.0.0/16")
+
+
+BRIDGE_ADDRESS = _unused_bridge_address() if shutil.which("ip") else "10.251.77.1"
 _LIBS = ("/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2")
 _CONFIG = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: :5000\n"
 

@@ -23,7 +23,15 @@ from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
 from devcluster.local.state import State, write_private
 from devcluster.providers import image_loading, registry_steps
-from devcluster.providers.base import HELM_TOOL, KUBECTL_TOOL, NodeAccess, Provider, Tool, nodes_ready_step
+from devcluster.providers.base import (
+    HELM_TOOL,
+    KUBECTL_TOOL,
+    Finding,
+    NodeAccess,
+    Provider,
+    Tool,
+    nodes_ready_step,
+)
 
 KIND_HINT = (f"install kind {KIND_VERSION}: bash scripts/install-tools.sh, or "
              "https://kind.sigs.k8s.io/docs/user/quick-start/#installation")
@@ -214,6 +222,9 @@ class KindProvider(Provider):
         else:
             image_loading.archive_into_nodes(self.cfg.name, nodes, images, ctx.console.print, ctx.echo)
         return nodes
+
+    def doctor_checks(self) -> list[Finding]:
+        return super().doctor_checks() + registry_steps.port_findings(self.cfg, self.port_probe)
 
     def tools(self) -> list[Tool]:
         return [

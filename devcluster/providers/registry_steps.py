@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+from collections.abc import Callable
 
 from devcluster.clients import registry_containers as rc
 from devcluster.clients import runner
 from devcluster.clients.registry import CERTS_DIR, RegistryContainer, containers, hosts_files, via_network
 from devcluster.config.schema import Config
 from devcluster.engine.steps import Context, Step
+from devcluster.errors import DevclusterError
+from devcluster.providers.base import Finding
 
 KIND_NETWORK = "kind"
 
@@ -92,3 +95,20 @@ def remove_containers(cfg: Config, purge: bool) -> list[str]:
                                 mirrors=dataclasses.replace(cfg.registry.mirrors, enabled=True))
     found: list[RegistryContainer] = containers(every)
     return [item for c in found for item in rc.remove(c, purge=True)]
+
+
+def port_findings(cfg: Config, busy: Callable[[str, list[int]], list[int]]) -> list[Finding]:
+    """`doctor`: each registry port is free, or already the registry's own container's."""
+    findings = []
+    for c in containers(cfg.registry):
+        if not busy("127.0.0.1", [c.port]):
+            findings.append(Finding(c.name, True, f"127.0.0.1:{c.port} is free"))
+            continue
+        try:
+            ours = rc.is_running(c)
+        except DevclusterError:
+            ours = False
+        findings.append(Finding(c.name, True, f"127.0.0.1:{c.port} is {c.name}'s") if ours else Finding(
+            c.name, False, f"127.0.0.1:{c.port} is taken by something else",
+            "stop what listens there (`ss -ltnp`), or change registry.port"))
+    return findings

@@ -218,3 +218,19 @@ def test_image_load_pushes_to_the_local_registry_and_skips_an_unchanged_image(se
     import_image(dockerd, tmp_path, ref, b"b" * 50_000)  # rebuilt: a new layer
     push_images(cfg, [ref], said.append)
     assert uploads(dockerd) > first and "pushed as" in said[-1]
+
+
+def test_doctor_says_a_registry_port_is_free_ours_or_taken(setup, dockerd) -> None:  # type: ignore[no-untyped-def]
+    from devcluster.providers.kind import busy_ports
+    from devcluster.providers.registry_steps import port_findings
+
+    cfg, ctx = setup
+    assert [f.detail.endswith("is free") for f in port_findings(cfg, busy_ports)] == [True, True]
+    execute(container_steps(cfg), ctx)
+    assert all(f.ok and f.detail.endswith("'s") for f in port_findings(cfg, busy_ports))
+    dockerd.docker("rm", "-f", "devcluster-registry")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", cfg.registry.port))
+        squatter.listen()
+        local = port_findings(cfg, busy_ports)[0]
+    assert not local.ok and "taken by something else" in local.detail
