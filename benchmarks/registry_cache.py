@@ -12,6 +12,7 @@ Usage: python benchmarks/registry_cache.py [--images N] [--layer-kib K]
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import tempfile
 import time
@@ -22,6 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from devcluster.clients.registry import hosts_files, mirrors, via_host  # noqa: E402
 from devcluster.config.schema import RegistryConfig, RegistryMirrorsConfig  # noqa: E402
+from tests import realdocker  # noqa: E402
 from tests.realregistry import (  # noqa: E402
     Containerd,
     Registry,
@@ -85,10 +87,83 @@ def main() -> None:
             cache.stop()
             upstream.stop()
     print(f"{args.images} images x 2 layers x {args.layer_kib} KiB (random, incompressible)\n")
+    image_load_rows = image_load(args.layer_kib) if realdocker.skip_reason() == "" else []
     print("| pulls | bytes the upstream served | bytes the cache served | seconds |")
     print("|---|---:|---:|---:|")
     for label, up, via_cache, seconds in rows:
         print(f"| {label} | {up:,} | {via_cache:,} | {seconds:.2f} |")
+    if image_load_rows:
+        print("\n| `image load` with the registry on (real dockerd) | blob uploads (PATCH/PUT) | seconds |")
+        print("|---|---:|---:|")
+        for label, count, seconds in image_load_rows:
+            print(f"| {label} | {count} | {seconds:.2f} |")
+
+
+def image_load(layer_kib: int) -> list[tuple[str, int, float]]:
+    """push_images of one image, then of the unchanged image, then of a rebuilt one, into the registry
+    container devcluster runs (dockerd of its own; tests/realdocker.py)."""
+    import io
+    import os
+    import tarfile
+
+    from rich.console import Console
+
+    from devcluster.config.schema import Config, RegistryConfig
+    from devcluster.engine.steps import Context, execute
+    from devcluster.local.state import State
+    from devcluster.providers.image_loading import push_images
+    from devcluster.providers.kind import KindProvider
+    from devcluster.providers.registry_steps import container_steps, remove_containers
+
+    dockerd = realdocker.Dockerd().start()
+    try:
+        os.environ["DOCKER_HOST"] = dockerd.host
+        cfg = Config(registry=RegistryConfig(enabled=True, port=free_port_below(32000),
+                                             image=dockerd.import_registry_image()))
+        with tempfile.TemporaryDirectory() as tmp:
+            state = State(Path(tmp) / "state")
+            execute(container_steps(cfg), Context(cfg, state, Console(file=io.StringIO()), KindProvider(cfg, state)))
+            ref = "ghcr.io/forail-platform/forail-backend:dev"
+
+            def build(seed: int) -> None:
+                tar_path = Path(tmp) / "image.tar"
+                with tarfile.open(tar_path, "w") as tar:
+                    data = random.Random(seed).randbytes(layer_kib * 1024)
+                    info = tarfile.TarInfo("payload.bin")
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+                dockerd.docker("import", str(tar_path), ref)
+
+            def uploads() -> int:
+                logs = dockerd.docker("logs", "devcluster-registry")
+                text = (logs.stdout + logs.stderr).decode()
+                return sum(1 for line in text.splitlines() if '"PUT /v2/' in line or '"PATCH /v2/' in line)
+
+            rows = []
+            for label, seed in (("first push", 1), ("unchanged image", 1), ("rebuilt image", 2)):
+                if label != "unchanged image":
+                    build(seed)
+                before, start = uploads(), time.perf_counter()
+                push_images(cfg, [ref], lambda _: None)
+                rows.append((label, uploads() - before, time.perf_counter() - start))
+            remove_containers(cfg, purge=True)
+            return rows
+    finally:
+        dockerd.stop()
+
+
+def free_port_below(limit: int) -> int:
+    import socket
+
+    rnd = random.Random()
+    while True:
+        port = rnd.randrange(20000, limit)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 if __name__ == "__main__":
