@@ -15,8 +15,9 @@ import signal
 import subprocess
 import tarfile
 import tempfile
-import time
 from pathlib import Path
+
+from tests.realregistry import wait_daemon
 
 REGISTRY_IMAGE = "devcluster-test/registry:2.8"
 
@@ -67,11 +68,8 @@ class Dockerd:
                 ["dockerd", "--data-root", str(self.dir / "root"), "--exec-root", str(self.dir / "exec"),
                  "--pidfile", str(self.dir / "d.pid"), "--host", self.host, "--iptables=false", "--ip-masq=false",
                  "--bridge", self.bridge, "--dns", "127.0.0.1"], stdout=log, stderr=log)
-        deadline = time.monotonic() + 30
-        while self.docker("version", check=False).returncode != 0:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("dockerd did not start: " + (self.dir / "dockerd.log").read_text()[-2000:])
-            time.sleep(0.2)
+        wait_daemon("dockerd", self.proc, lambda: self.docker("version", check=False).returncode == 0,
+                    self.dir / "dockerd.log", 30)
         return self
 
     def import_registry_image(self) -> str:

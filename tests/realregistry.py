@@ -22,7 +22,7 @@ import tarfile
 import tempfile
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +44,16 @@ def skip_reason() -> str:
     if os.geteuid() != 0:
         return "containerd needs root"
     return ""
+
+
+def wait_daemon(name: str, proc: subprocess.Popen[bytes], answers: Callable[[], bool], log: Path,
+                timeout: float) -> None:
+    """Until ``answers()``; a daemon that exits or stays silent fails with the end of its log."""
+    deadline = time.monotonic() + timeout
+    while not answers():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"{name} did not start: " + log.read_text()[-2000:])
+        time.sleep(0.1)
 
 
 def free_port() -> int:
@@ -173,11 +183,8 @@ class Containerd:
                           f'[grpc]\n  address = "{self.socket}"\n[ttrpc]\n  address = "{self.socket}.ttrpc"\n')
         with open(self.dir / "containerd.log", "ab") as log:
             self.proc = subprocess.Popen(["containerd", "--config", str(config)], stdout=log, stderr=log)
-        deadline = time.monotonic() + 15
-        while self.ctr("version", check=False).returncode != 0:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("containerd did not start: " + (self.dir / "containerd.log").read_text()[-2000:])
-            time.sleep(0.1)
+        wait_daemon("containerd", self.proc, lambda: self.ctr("version", check=False).returncode == 0,
+                    self.dir / "containerd.log", 15)
         return self
 
     def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
