@@ -78,6 +78,8 @@ def config_drift(made: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
         changes.append(f"kind.node_image: {', '.join(sorted(images(made)))} -> {', '.join(sorted(images(wanted)))}")
     if ports(made) != ports(wanted):
         changes.append("node_ports / kind.listen_address: the published ports differ")
+    if bool(made.get("containerdConfigPatches")) != bool(wanted.get("containerdConfigPatches")):
+        changes.append("registry: containerd's config_path (the registry and caches) is set only at create")
     return changes
 
 

@@ -136,3 +136,12 @@ def test_the_local_registry_is_advertised_as_kep_1755_says() -> None:
                               "labels": {"app.kubernetes.io/managed-by": "devcluster"}}
     doc = yaml.safe_load(cm["data"][KEP_KEY])  # type: ignore[index]
     assert doc["host"] == "localhost:5001" and doc["hostFromClusterNetwork"] == "devcluster-registry:5000"
+
+
+def test_turning_the_registry_on_for_a_kind_cluster_made_without_it_is_drift(write_config) -> None:  # type: ignore[no-untyped-def]
+    from devcluster.providers.kind import config_drift
+
+    made = render_config(load(write_config("name: a\n")))
+    wanted = render_config(load(write_config("name: a\n" + ON)))
+    assert any(c.startswith("registry:") for c in config_drift(made, wanted))
+    assert config_drift(wanted, wanted) == []
