@@ -17,10 +17,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in vagrant shellcheck openssh-server iproute2 git xz-utils curl; do
+for pkg in vagrant shellcheck openssh-server iproute2 git xz-utils curl containerd docker-registry skopeo; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if ! python3 -c "import ensurepip" 2>/dev/null; then need_apt+=(python3-venv); fi
+command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   SUDO=()
   if [ "$(id -u)" -ne 0 ]; then

@@ -135,6 +135,9 @@ def down(
     context: ContextOpt = None,
     purge: Annotated[bool, typer.Option("--purge", help="Also delete the state dir (generated secrets too).")]
     = False,
+    purge_registry: Annotated[bool, typer.Option(
+        "--purge-registry", help="Also remove the local registry and the caches with their volumes (shared by "
+        "every cluster on this machine).")] = False,
     wait_lock: WaitLockOpt = 0.0,
     output: OutputOpt = "text",
 ) -> None:
@@ -154,7 +157,7 @@ def down(
                        resume_command=command_line(["down"], config_file, provider, kubeconfig, context))
     observer, human = event_output(ctx, output, "down")
     with changing(ctx, wait_lock):
-        result = teardown.take_down(ctx, observer)
+        result = teardown.take_down(ctx, observer, purge_registry=purge_registry)
     if purge:
         teardown.purge(ctx, result, observer)
     for line in result.done:

@@ -19,6 +19,7 @@ import yaml
 
 from devcluster.config import versions
 from devcluster.config.layout import vagrant_counts
+from devcluster.config.registry import validate_registry
 from devcluster.config.schema import CONFIG_FILENAME, Config
 from devcluster.errors import ConfigError
 
@@ -214,6 +215,7 @@ def _validate(cfg: Config) -> None:
     if cfg.pull_secret.name and not cfg.pull_secret.server:
         fail("pull_secret.server", "is required when pull_secret.name is set")
     _validate_timeouts(cfg, fail)
+    validate_registry(cfg.registry, fail)
     _validate_hosts_file(cfg, fail)
     names = [r.name for r in cfg.stack.releases]
     for i, rel in enumerate(cfg.stack.releases):

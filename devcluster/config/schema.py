@@ -147,6 +147,41 @@ class HostsConfig:
     file: str = "/etc/hosts"
 
 
+# The distribution registry, 2.8.3 (the newest 2.8.x), pinned by its multi-platform index digest: the digest
+# that public projects pinning registry:2.8.3 agree on (docs/configuration.md says how it was chosen; this
+# machine cannot ask Docker Hub). `registry.image` points it at a mirror, like every other download.
+REGISTRY_IMAGE = (
+    "docker.io/library/registry:2.8.3@sha256:a3d8aaa63ed8681a604f1dea0aa03f100d5895b6a58ace528858a7b332415373"
+)
+MIRROR_UPSTREAMS = ("docker.io", "ghcr.io", "registry.k8s.io", "quay.io")
+
+
+@dataclass
+class RegistryMirrorsConfig:
+    """Pull-through caches, one per upstream, shared by every cluster on this machine and kept across `down`."""
+
+    enabled: bool = False
+    upstreams: list[str] = field(default_factory=lambda: list(MIRROR_UPSTREAMS))
+    # Where the caches keep their blobs: empty, a named Docker volume per cache; a directory, one
+    # subdirectory per cache bind-mounted (the nightly keeps it with actions/cache).
+    storage_dir: str = ""
+    # Where a cache fetches from, per upstream: default https://<upstream> (https://registry-1.docker.io for
+    # docker.io). Also containerd's fallback when the cache is down. E.g. a company mirror of docker.io.
+    remotes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RegistryConfig:
+    """A local registry (push localhost:<port>/IMAGE) and the pull-through caches (docs/configuration.md)."""
+
+    enabled: bool = False
+    port: int = 5001
+    # A registry you already run, advertised to the cluster (KEP-1755) instead of the local one.
+    host: str = ""
+    image: str = REGISTRY_IMAGE
+    mirrors: RegistryMirrorsConfig = field(default_factory=RegistryMirrorsConfig)
+
+
 @dataclass
 class TimeoutsConfig:
     rollout: int = 300
@@ -294,6 +329,7 @@ class Config:
     pull_secret: PullSecretConfig = field(default_factory=PullSecretConfig)
     hosts: HostsConfig = field(default_factory=HostsConfig)
     timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
     stack: StackConfig = field(default_factory=StackConfig)
     source: str = field(default="", metadata={"internal": True})
 

@@ -16,14 +16,15 @@ from typing import Any
 import yaml
 
 from devcluster.assets import asset_dir
-from devcluster.clients import runner
+from devcluster.clients import registry, runner
 from devcluster.clients.access import ClusterAccess, NodeAccess
 from devcluster.config import KIND_VERSION, Config
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
 from devcluster.local.state import State, write_private
+from devcluster.providers import image_loading, registry_steps
 from devcluster.providers.base import Provider
-from devcluster.providers.doctor import HELM_TOOL, KUBECTL_TOOL, Tool
+from devcluster.providers.doctor import HELM_TOOL, KUBECTL_TOOL, Finding, Tool
 from devcluster.providers.kind_lifecycle import KindLifecycle
 from devcluster.providers.steps import kubeconfig_reachable, nodes_ready_step, reachable_step
 
@@ -48,6 +49,9 @@ def render_config(cfg: Config) -> dict[str, Any]:
         {"role": "control-plane", "image": cfg.kind.node_image, "labels": {"ingress-ready": "true"},
          "extraPortMappings": mappings}
     ] + [{"role": "worker", "image": cfg.kind.node_image} for _ in range(cfg.kind.workers)]
+    patches = registry.containerd_patches(cfg.registry)
+    if patches:  # containerd reads the registry and caches' hosts.toml (providers/registry_steps.py)
+        doc["containerdConfigPatches"] = patches
     return doc
 
 
@@ -69,6 +73,8 @@ def config_drift(made: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
         changes.append(f"kind.node_image: {', '.join(sorted(images(made)))} -> {', '.join(sorted(images(wanted)))}")
     if ports(made) != ports(wanted):
         changes.append("node_ports / kind.listen_address: the published ports differ")
+    if bool(made.get("containerdConfigPatches")) != bool(wanted.get("containerdConfigPatches")):
+        changes.append("registry: containerd's config_path (the registry and caches) is set only at create")
     return changes
 
 
@@ -186,12 +192,15 @@ class KindProvider(Provider):
         return [
             Step("preflight", f"kind and a running Docker; ports {self.cfg.node_ports.http}/"
                  f"{self.cfg.node_ports.https} free on {self.cfg.kind.listen_address}", self._preflight),
+            *registry_steps.container_steps(self.cfg),
             Step("create-cluster",
                  f"kind create cluster {self.cfg.name!r}: 1 control-plane + {workers} worker(s), "
                  f"image {self.cfg.kind.node_image.split('@')[0]}", self._create,
                  lambda ctx: self.cluster_exists(), hint=f"kind export logs --name {self.cfg.name}"),
             Step("kubeconfig", f"write the cluster's kubeconfig to {self.state.kubeconfig} (0600)",
                  self._export_kubeconfig, kubeconfig_reachable, gate=True),
+            *registry_steps.network_step(self.cfg),
+            *registry_steps.node_files_step(self.cfg),
             nodes_ready_step(self),
         ]
 
@@ -211,9 +220,14 @@ class KindProvider(Provider):
             raise DevclusterError(f"no kind cluster {self.cfg.name!r}",
                                   "create it with `devcluster up --provider kind`")
         nodes = runner.run(["kind", "get", "nodes", "--name", self.cfg.name], timeout=60, hint=KIND_HINT).stdout.split()
-        runner.run(["kind", "load", "docker-image", "--name", self.cfg.name, *images], timeout=1800,
-                   hint="is the image in this machine's Docker? `docker image ls`", echo=ctx.echo)
+        if self.cfg.registry.enabled:  # pods pull localhost:<port>/... through the node's hosts.toml
+            image_loading.push_images(self.cfg, images, ctx.console.print, ctx.echo)
+        else:
+            image_loading.archive_into_nodes(self.cfg.name, nodes, images, ctx.console.print, ctx.echo)
         return nodes
+
+    def doctor_checks(self) -> list[Finding]:
+        return super().doctor_checks() + registry_steps.port_findings(self.cfg, self.port_probe)
 
     def tools(self) -> list[Tool]:
         return [

@@ -22,8 +22,9 @@ class Teardown:
     problems: list[str] = field(default_factory=list)  # what was not, and why
 
 
-def take_down(ctx: Context, observer: Observer = ignore) -> Teardown:
-    """Delete the cluster and remove its hosts block; the caller holds the cluster's lock. Each part is told
+def take_down(ctx: Context, observer: Observer = ignore, purge_registry: bool = False) -> Teardown:
+    """Delete the cluster and remove its hosts block (with ``purge_registry`` also the local registry and
+    the pull-through caches, with their volumes); the caller holds the cluster's lock. Each part is told
     to ``observer`` (`down --output json`) as a step of its own."""
     cfg = ctx.config
     result = Teardown()
@@ -41,6 +42,15 @@ def take_down(ctx: Context, observer: Observer = ignore) -> Teardown:
                     result.done.append(f"removed the devcluster {cfg.name} block from {hf.path}")
             except DevclusterError as exc:
                 result.problems.append(f"the hosts block in {hf.path} was not removed: {exc.message}")
+    if purge_registry:
+        from devcluster.providers.registry_steps import remove_containers
+
+        with reported(observer, "purge-registry", "remove the local registry and the caches, with their volumes",
+                      result.problems):
+            try:
+                result.done += [f"removed {item}" for item in remove_containers(cfg, purge=True)]
+            except DevclusterError as exc:
+                result.problems.append(f"the registry was not removed: {exc.message}")
     return result
 
 

@@ -237,20 +237,47 @@ def test_check_nodes_on_kind_runs_the_suite_through_the_docker_backend(tmp_path,
     assert result.exit_code == 1, "a failed node check fails the command"
 
 
-def test_image_load_on_kind_calls_kind_load_with_fake_kind(tmp_path, kind_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
-    """A fake `kind` records the call (kind needs Docker, which this machine does not run)."""
+FAKE_DOCKER_IMAGES = """
+args = sys.argv[1:]
+ids = {"ghcr.io/forail-platform/forail-backend:dev": "sha256:b1",
+       "ghcr.io/forail-platform/forail-frontend:dev": "sha256:f1"}
+if args[:2] == ["image", "inspect"]:
+    print(ids[args[-1]])
+elif args[:1] == ["exec"] and "inspecti" in args:
+    held = {"devcluster-control-plane": ["sha256:b1", "sha256:f1"], "devcluster-worker": ["sha256:b1"]}
+    image_id = ids[args[-1]]
+    if image_id not in held[args[1]]:
+        sys.exit(1)
+    print(json.dumps({"status": {"id": image_id}}))
+elif args[:1] == ["save"]:
+    open(args[args.index("-o") + 1], "w").write("tar")
+else:
+    print("28.2.2")
+"""
+
+
+def test_image_load_on_kind_archives_only_into_nodes_without_the_image_with_fake_kind_and_docker(
+        tmp_path, kind_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    """Fake `kind` and `docker` record the calls (kind nodes need a Docker that runs privileged containers, which
+    this machine does not): `docker save` then `kind load image-archive` (kind #3795), and a node whose
+    `crictl inspecti` id is the image's ID is skipped (kind #380). The registry path runs against a real
+    dockerd in test_registry_docker.py."""
     (tmp_path / "clusters").write_text("devcluster\n")
     fake_tools.add("kind", FAKE_KIND + """
 if args[:2] == ["get", "nodes"]:
     print("devcluster-control-plane\\ndevcluster-worker")
 """)
+    fake_tools.add("docker", FAKE_DOCKER_IMAGES)
     result = CliRunner().invoke(app, ["image", "load", "--provider", "kind",
                                       "ghcr.io/forail-platform/forail-backend:dev",
                                       "ghcr.io/forail-platform/forail-frontend:dev"])
     assert result.exit_code == 0, result.output
-    loads = [c["argv"] for c in fake_tools.calls("kind") if c["argv"][:2] == ["load", "docker-image"]]
-    assert loads == [["load", "docker-image", "--name", "devcluster", "ghcr.io/forail-platform/forail-backend:dev",
-                      "ghcr.io/forail-platform/forail-frontend:dev"]]
+    loads = [c["argv"] for c in fake_tools.calls("kind") if c["argv"][:1] == ["load"]]
+    assert len(loads) == 1 and loads[0][:2] == ["load", "image-archive"]
+    assert loads[0][-4:] == ["--name", "devcluster", "--nodes", "devcluster-worker"]
+    saves = [c["argv"] for c in fake_tools.calls("docker") if c["argv"][:1] == ["save"]]
+    assert [s[-1] for s in saves] == ["ghcr.io/forail-platform/forail-frontend:dev"]
+    assert "ghcr.io/forail-platform/forail-backend:dev: devcluster-worker already holds" in result.output
     assert "into 2 node(s)" in result.output
 
 

@@ -70,7 +70,7 @@ def test_nightly_and_manual_triggers_and_step_order() -> None:
     order = [next(i for i, t in enumerate(texts) if needle in t) for needle in (
         "./", "devcluster doctor", "check nodes", "collect-diagnostics.sh", "actions/upload-artifact", "./down")]
     assert order == sorted(order) and order[-1] == len(steps) - 1
-    up = steps[1]
+    up = next(s for s in steps if s.get("uses") == "./")
     assert up["uses"] == "./" and up["with"]["e2e"] == "true" and "mode" not in up["with"]
     down = steps[-1]
     assert down["if"] == "always()" and down["uses"] == "./" and down["with"]["mode"] == "down"
@@ -82,7 +82,7 @@ def test_nightly_runs_the_default_and_the_newest_kubernetes_version() -> None:
     job = _job()
     assert job["strategy"]["matrix"]["kubernetes-version"] == [versions.DEFAULT_VERSION, versions.NEWEST_VERSION]
     assert job["strategy"]["fail-fast"] is False
-    assert job["steps"][1]["with"]["kubernetes-version"] == "${{ matrix.kubernetes-version }}"
+    assert _step(job, "./")["with"]["kubernetes-version"] == "${{ matrix.kubernetes-version }}"
     upload = _step(job, "actions/upload-artifact")
     assert "${{ matrix.kubernetes-version }}" in upload["with"]["name"], "one artifact per matrix leg"
 
@@ -250,3 +250,16 @@ def test_pull_node_image_gives_up_after_four_tries_with_fake_kind(fake_tools: Fa
 def test_scripts_are_shellcheck_clean(script: Path) -> None:
     proc = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_nightly_keeps_the_pull_through_caches_keyed_on_the_image_pins() -> None:
+    from devcluster.config import load
+
+    job = _job()
+    cache = _step(job, "actions/cache@")
+    cfg = load(CI_CONFIG)
+    assert cfg.registry.mirrors.enabled and cfg.registry.mirrors.storage_dir == cache["with"]["path"]
+    assert "devcluster/config/schema.py" in cache["with"]["key"]  # where the image pins live
+    texts = [s.get("run", s.get("uses", "")) for s in job["steps"]]
+    # the repository's own action (uses: ./) runs `devcluster up`: the caches are restored before it
+    assert texts.index(cache["uses"]) < texts.index("./")

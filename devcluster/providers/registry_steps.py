@@ -1,0 +1,114 @@
+"""The registry and the caches as steps of a Docker-based provider (kind): containers, network, node files.
+
+The containers come before the cluster (so the first pull of the first node already finds the caches);
+the `kind` network exists only once kind made it, so joining it and writing each node's hosts.toml come
+after `create-cluster`. Each check is a `docker inspect` or a read of a node's file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from collections.abc import Callable
+
+from devcluster.clients import registry_containers as rc
+from devcluster.clients import runner
+from devcluster.clients.registry import CERTS_DIR, RegistryContainer, containers, hosts_files, via_network
+from devcluster.config.schema import Config
+from devcluster.engine.steps import Context, Step
+from devcluster.errors import DevclusterError
+from devcluster.providers.doctor import Finding
+
+KIND_NETWORK = "kind"
+
+
+def container_steps(cfg: Config) -> list[Step]:
+    steps = []
+    for c in containers(cfg.registry):
+        what = f"cache of {c.upstream}" if c.upstream else "local registry"
+        storage = c.storage_dir or f"volume {c.volume}"
+        steps.append(Step(
+            "registry" if not c.upstream else f"mirror-{c.name.removeprefix('devcluster-mirror-')}",
+            f"{what}: container {c.name} on 127.0.0.1:{c.port} ({storage}, kept across down), "
+            f"image {c.image.split('@')[0]}",
+            lambda ctx, c=c: ctx.console.print(f"  {c.name}: {rc.ensure(c)}"),
+            lambda ctx, c=c: rc.is_running(c), hint=f"docker logs {c.name}"))
+    return steps
+
+
+def network_step(cfg: Config, network: str = KIND_NETWORK) -> list[Step]:
+    wanted = containers(cfg.registry)
+    if not wanted:
+        return []
+
+    def act(ctx: Context) -> None:
+        for c in wanted:
+            if not rc.connected(c, network):
+                rc.connect(c, network)
+
+    return [Step("registry-network", f"connect {', '.join(c.name for c in wanted)} to the {network!r} network",
+                 act, lambda ctx: all(rc.connected(c, network) for c in wanted))]
+
+
+def _node_names(cfg: Config) -> list[str]:
+    res = runner.run(["kind", "get", "nodes", "--name", cfg.name], timeout=60)
+    return res.stdout.split()
+
+
+def _node_file(node: str, path: str) -> str | None:
+    res = runner.run(["docker", "exec", node, "cat", path], check=False, timeout=60)
+    return res.stdout if res.ok else None
+
+
+def write_node_file(node: str, path: str, content: str) -> None:
+    """Through `docker exec -i`: the content on stdin, so nothing but the path is in argv."""
+    script = f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0])} && cat > {shlex.quote(path)}"
+    runner.run(["docker", "exec", "-i", node, "sh", "-c", script], input_text=content, timeout=60)
+
+
+def node_files_step(cfg: Config) -> list[Step]:
+    files = {f"{CERTS_DIR}/{rel}": text for rel, text in hosts_files(cfg.registry, via_network).items()}
+    if not files:
+        return []
+
+    def done(ctx: Context) -> bool:
+        return all(_node_file(node, path) == text for node in _node_names(cfg) for path, text in files.items())
+
+    def act(ctx: Context) -> None:
+        for node in _node_names(cfg):
+            for path, text in files.items():
+                if _node_file(node, path) != text:
+                    write_node_file(node, path, text)
+            ctx.console.print(f"  {node}: {len(files)} hosts.toml under {CERTS_DIR}")
+
+    return [Step("registry-hosts", f"write {len(files)} hosts.toml ({', '.join(p.split('/')[-2] for p in files)}) "
+                 f"into every node's {CERTS_DIR}", act, done)]
+
+
+def remove_containers(cfg: Config, purge: bool) -> list[str]:
+    """`down` keeps the registry and caches (shared, and their data is the point); `--purge-registry` removes
+    them with their volumes."""
+    if not purge:
+        return []
+    # what the config names, on or off now: a registry switched off since it was made is still purged
+    every = dataclasses.replace(cfg.registry, enabled=True,
+                                mirrors=dataclasses.replace(cfg.registry.mirrors, enabled=True))
+    found: list[RegistryContainer] = containers(every)
+    return [item for c in found for item in rc.remove(c, purge=True)]
+
+
+def port_findings(cfg: Config, busy: Callable[[str, list[int]], list[int]]) -> list[Finding]:
+    """`doctor`: each registry port is free, or already the registry's own container's."""
+    findings = []
+    for c in containers(cfg.registry):
+        if not busy("127.0.0.1", [c.port]):
+            findings.append(Finding(c.name, True, f"127.0.0.1:{c.port} is free"))
+            continue
+        try:
+            ours = rc.is_running(c)
+        except DevclusterError:
+            ours = False
+        findings.append(Finding(c.name, True, f"127.0.0.1:{c.port} is {c.name}'s") if ours else Finding(
+            c.name, False, f"127.0.0.1:{c.port} is taken by something else",
+            "stop what listens there (`ss -ltnp`), or change registry.port"))
+    return findings

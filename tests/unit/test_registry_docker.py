@@ -1,0 +1,236 @@
+"""The registry and cache containers, made by devcluster's steps through the REAL docker client and a real
+dockerd (the test's own data root, socket and bridge; tests/realdocker.py).
+
+The image is Debian's distribution 2.8 `docker import`ed (nothing can be pulled here), named through the
+documented `registry.image` key. The cache's upstream is Debian's docker-registry on the test's own bridge
+address, named `registry.test` via `registry.mirrors.remotes`: the cache container pings it when it
+starts and fetches from it, and no packet leaves the machine (dockerd's DNS is 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import socket
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from devcluster.clients import registry_containers, runner
+from devcluster.clients.registry import containers, mirrors
+from devcluster.config import load
+from devcluster.engine.steps import Context, execute
+from devcluster.local.state import State
+from devcluster.providers.kind import KindProvider
+from devcluster.providers.registry_steps import container_steps, network_step, remove_containers
+from tests import realdocker, realregistry
+from tests.realdocker import BRIDGE_ADDRESS, Dockerd
+from tests.realregistry import Registry, free_port, oci_layout, skopeo_push
+
+pytestmark = pytest.mark.skipif(bool(realdocker.skip_reason() or realregistry.skip_reason()),
+                                reason=realdocker.skip_reason() or realregistry.skip_reason() or "runs")
+
+
+@pytest.fixture(scope="module")
+def dockerd() -> Iterator[Dockerd]:
+    d = Dockerd().start()
+    try:
+        d.import_registry_image()
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Registry]:
+    reg = Registry(tmp_path / "upstream", free_port(), address=BRIDGE_ADDRESS).start()
+    skopeo_push(oci_layout(tmp_path / "oci", "v1", 100_000), "v1", f"{BRIDGE_ADDRESS}:{reg.port}/lib/app:v1")
+    yield reg
+    reg.stop()
+
+
+def two_free_ports() -> int:
+    """registry.port and the next one (the cache's), free on loopback, inside registry.port's range."""
+    rnd = random.Random()
+    while True:
+        port = rnd.randrange(20000, 32000)
+        if port_free(port) and port_free(port + 1):
+            return port
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.fixture
+def setup(dockerd: Dockerd, upstream: Registry, write_config, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DOCKER_HOST", dockerd.host)
+    port = two_free_ports()
+    cfg = load(write_config(
+        f"registry:\n  enabled: true\n  port: {port}\n  image: {realdocker.REGISTRY_IMAGE}\n"
+        f"  mirrors:\n    enabled: true\n    upstreams: [registry.test]\n"
+        f"    remotes:\n      registry.test: {upstream.url}\n"))
+    state = State(cfg.state_path)
+    ctx = Context(cfg, state, Console(file=io.StringIO(), width=200), KindProvider(cfg, state))
+    yield cfg, ctx
+    remove_containers(cfg, purge=True)
+
+
+def inspect(dockerd: Dockerd, name: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(dockerd.docker("container", "inspect", name).stdout)[0]
+
+
+def test_steps_run_the_registry_and_the_cache_and_a_rerun_only_checks(setup, dockerd, upstream, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cfg, ctx = setup
+    steps = container_steps(cfg)
+    assert [s.name for s in steps] == ["registry", "mirror-registry-test"]
+    assert [o.status for o in execute(steps, ctx)] == ["ran", "ran"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{cfg.registry.port}/v2/", timeout=5) as resp:
+        assert resp.status == 200
+    local = inspect(dockerd, "devcluster-registry")
+    assert local["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    assert [m["Name"] for m in local["Mounts"]] == ["devcluster-registry-data"]
+    # a pull through the cache container: it fetches from the upstream named by registry.mirrors.remotes
+    (cache,) = mirrors(cfg.registry)
+    mark = upstream.mark()
+    subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://127.0.0.1:{cache.port}/lib/app:v1",
+                    "dir:" + str(tmp_path / "pulled")], check=True, capture_output=True, timeout=60)
+    assert upstream.served(mark).bytes > 100_000
+    assert [o.status for o in execute(steps, ctx)] == ["done", "done"]
+
+
+def test_a_stopped_or_changed_container_is_started_or_replaced_keeping_its_volume(setup, dockerd) -> None:  # type: ignore[no-untyped-def]
+    cfg, _ = setup
+    (local,) = [c for c in containers(cfg.registry) if not c.upstream]
+    assert registry_containers.ensure(local) == "created"
+    dockerd.docker("stop", local.name)
+    assert not registry_containers.is_running(local)
+    assert registry_containers.ensure(local) == "started"
+    dockerd.docker("rm", "-f", local.name)
+    dockerd.docker("run", "-d", "--name", local.name, "-v", f"{local.volume}:/var/lib/registry",
+                   "-p", f"127.0.0.1:{local.port + 1}:5000", realdocker.REGISTRY_IMAGE)  # another port
+    assert not registry_containers.is_running(local)
+    assert registry_containers.ensure(local) == "replaced"
+    assert registry_containers.is_running(local)
+
+
+def test_upstream_credentials_reach_the_cache_only_through_the_environment(setup, dockerd, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    cfg, _ = setup
+    monkeypatch.setenv("DEVCLUSTER_MIRROR_REGISTRY_TEST_USERNAME", "robot")
+    monkeypatch.setenv("DEVCLUSTER_MIRROR_REGISTRY_TEST_PASSWORD", "s3cr3t-value")
+    argvs: list[list[str]] = []
+    real_run = runner.run
+
+    def spy(argv, **kw):  # type: ignore[no-untyped-def]
+        argvs.append([str(a) for a in argv])
+        return real_run(argv, **kw)
+
+    monkeypatch.setattr(runner, "run", spy)
+    (cache,) = mirrors(cfg.registry)
+    registry_containers.ensure(cache)
+    env = inspect(dockerd, cache.name)["Config"]["Env"]
+    assert "REGISTRY_PROXY_PASSWORD=s3cr3t-value" in env and "REGISTRY_PROXY_USERNAME=robot" in env
+    run_argv = next(a for a in argvs if a[:2] == ["docker", "run"])
+    assert "REGISTRY_PROXY_PASSWORD" in run_argv  # the bare name: docker takes the value from its environment
+    assert not any("s3cr3t-value" in arg for a in argvs for arg in a)
+
+
+def test_the_containers_join_the_kind_network_and_purge_removes_the_volumes(setup, dockerd) -> None:  # type: ignore[no-untyped-def]
+    cfg, ctx = setup
+    execute(container_steps(cfg), ctx)
+    dockerd.docker("network", "create", "kind")  # what `kind create cluster` makes
+    try:
+        steps = network_step(cfg)
+        assert [o.status for o in execute(steps, ctx)] == ["ran"]
+        for name in ("devcluster-registry", "devcluster-mirror-registry-test"):
+            assert "kind" in inspect(dockerd, name)["NetworkSettings"]["Networks"]
+        assert [o.status for o in execute(steps, ctx)] == ["done"]
+        assert remove_containers(cfg, purge=False) == []
+        removed = remove_containers(cfg, purge=True)
+        assert "volume devcluster-registry-data" in removed and "volume devcluster-mirror-registry-test-data" in removed
+        volumes = dockerd.docker("volume", "ls", "-q").stdout.decode().split()
+        assert "devcluster-registry-data" not in volumes
+    finally:
+        dockerd.docker("network", "rm", "kind", check=False)
+
+
+def test_down_purge_registry_removes_the_containers_and_volumes(setup, dockerd, write_config) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from devcluster.cli import app
+
+    cfg, ctx = setup
+    execute(container_steps(cfg), ctx)
+    path = Path(cfg.source)
+    path.write_text(path.read_text() + "provider: existing\nhosts:\n  manage: false\n")
+    kept = CliRunner().invoke(app, ["down", "--config", str(path)])
+    assert kept.exit_code == 0, kept.output
+    assert "devcluster-registry-data" in dockerd.docker("volume", "ls", "-q").stdout.decode().split()
+    purged = CliRunner().invoke(app, ["down", "--config", str(path), "--purge-registry"])
+    assert purged.exit_code == 0, purged.output
+    assert "removed volume devcluster-registry-data" in purged.output
+    assert dockerd.docker("ps", "-aq").stdout.decode().split() == []
+    assert dockerd.docker("volume", "ls", "-q").stdout.decode().split() == []
+
+
+def uploads(dockerd: Dockerd) -> int:
+    """Blob uploads and manifest writes the local registry logged (docker push's PATCH/PUT requests)."""
+    logs = dockerd.docker("logs", "devcluster-registry").stdout.decode() + \
+        dockerd.docker("logs", "devcluster-registry").stderr.decode()
+    return sum(1 for line in logs.splitlines() if '"PUT /v2/' in line or '"PATCH /v2/' in line)
+
+
+def import_image(dockerd: Dockerd, tmp_path: Path, ref: str, payload: bytes) -> None:
+    import tarfile
+
+    src = tmp_path / "payload.bin"
+    src.write_bytes(payload)
+    tar_path = tmp_path / "image.tar"
+    with tarfile.open(tar_path, "w") as tar:
+        tar.add(str(src), "payload.bin")
+    dockerd.docker("import", str(tar_path), ref)
+
+
+def test_image_load_pushes_to_the_local_registry_and_skips_an_unchanged_image(setup, dockerd, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from devcluster.providers.image_loading import push_images
+
+    cfg, ctx = setup
+    execute(container_steps(cfg), ctx)
+    ref = "ghcr.io/forail-platform/forail-backend:dev"
+    import_image(dockerd, tmp_path, ref, b"a" * 50_000)
+    said: list[str] = []
+    assert push_images(cfg, [ref], said.append) == [f"localhost:{cfg.registry.port}/forail-platform/forail-backend:dev"]
+    first = uploads(dockerd)
+    assert first > 0 and "pushed as" in said[-1]
+    push_images(cfg, [ref], said.append)
+    assert uploads(dockerd) == first, "an unchanged image sends nothing"
+    assert "unchanged" in said[-1]
+    import_image(dockerd, tmp_path, ref, b"b" * 50_000)  # rebuilt: a new layer
+    push_images(cfg, [ref], said.append)
+    assert uploads(dockerd) > first and "pushed as" in said[-1]
+
+
+def test_doctor_says_a_registry_port_is_free_ours_or_taken(setup, dockerd) -> None:  # type: ignore[no-untyped-def]
+    from devcluster.providers.kind import busy_ports
+    from devcluster.providers.registry_steps import port_findings
+
+    cfg, ctx = setup
+    assert [f.detail.endswith("is free") for f in port_findings(cfg, busy_ports)] == [True, True]
+    execute(container_steps(cfg), ctx)
+    assert all(f.ok and f.detail.endswith("'s") for f in port_findings(cfg, busy_ports))
+    dockerd.docker("rm", "-f", "devcluster-registry")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", cfg.registry.port))
+        squatter.listen()
+        local = port_findings(cfg, busy_ports)[0]
+    assert not local.ok and "taken by something else" in local.detail
