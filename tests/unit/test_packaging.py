@@ -47,3 +47,14 @@ def test_installed_package_finds_its_files_outside_the_checkout(installed: Path,
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert plan.returncode == 0, plan.stderr
     assert "vm-cp1" in plan.stdout and not (tmp_path / "state").exists()
+
+
+def test_every_package_of_the_tree_is_listed_for_the_wheel() -> None:
+    """setuptools ships only the listed packages: a new subpackage left out installs broken with `pip install .`
+    (an editable install or a stale build/ dir hides it)."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    tree = {".".join(p.parent.relative_to(root).parts) for p in (root / "devcluster").rglob("__init__.py")}
+    assert tree <= listed, f"not listed in pyproject.toml: {sorted(tree - listed)}"
