@@ -43,9 +43,10 @@ def checkout_for(cfg: Config, rel: ReleaseConfig) -> Path | None:
     return charts.sibling_checkout(rel, checkouts_dir(cfg))
 
 
-def job_execution(cfg: Config, rel: ReleaseConfig) -> forail_values.JobExecution:
-    """How the Forail release ``rel`` will run jobs: from the config, or the version of the chart it installs."""
-    version, read_from = charts.chart_version(rel, checkout_for(cfg, rel))
+def job_execution(cfg: Config, rel: ReleaseConfig, checkout: Path | None = None) -> forail_values.JobExecution:
+    """How the Forail release ``rel`` will run jobs: from the config, or the version of the chart it installs
+    (``checkout``: its sibling checkout, when the caller has already looked for one)."""
+    version, read_from = charts.chart_version(rel, checkout or checkout_for(cfg, rel))
     return forail_values.job_execution(cfg, version, read_from)
 
 
@@ -76,19 +77,19 @@ def desired_release(ctx: Context, rel: ReleaseConfig) -> Release | None:
     """The release as it should be installed, read-only: None while an input is not there yet (the
     generated secrets, the operator token). Git sources are named, not cloned (see install_release)."""
     cfg = ctx.config
+    checkout = checkout_for(cfg, rel)
     generated: dict[str, Any] = {}
     if rel.kind == "forail":
         secrets = secrets_store.in_use(ctx.state, cfg.stack.admin_password_env)
         if secrets is None:
             return None
-        generated = forail_values.forail_values(cfg, secrets, job_execution(cfg, rel))
+        generated = forail_values.forail_values(cfg, secrets, job_execution(cfg, rel, checkout))
     elif rel.kind == "forail-operator":
         token = secrets_store.stored_token(ctx.state, cfg.stack.token_env)
         if not token:
             return None
         forail = cfg.stack.release_of_kind("forail")
         generated = forail_values.operator_values(cfg, token, forail.namespace if forail else cfg.namespace)
-    checkout = checkout_for(cfg, rel)
     placeholder = ChartRef(str(checkout)) if checkout else ChartRef(rel.chart or rel.git, rel.repo, rel.version)
     # helm does not --wait (it polls every 2 s): the ready-<release> step waits for the same workloads, briskly
     return Release(rel.name, rel.namespace, placeholder, _user_layers(cfg, rel), list(rel.values_files), False,
@@ -269,7 +270,7 @@ def operator_resources(ctx: Context, all_crs: bool) -> list[tuple[str, dict[str,
     kube = ctx.kube()
     for crd in verify.crds_in_group(ctx, cfg.stack.crd_group):
         spec = crd["spec"]
-        version = next((v["name"] for v in spec["versions"] if v.get("storage")), spec["versions"][0]["name"])
+        version = verify.storage_version(crd)
         for ns in namespaces:
             base = f"/apis/{spec['group']}/{version}/namespaces/{ns}/{spec['names']['plural']}"
             found += [(f"{base}/{obj['metadata']['name']}", obj) for obj in kube.list(base, selector)]

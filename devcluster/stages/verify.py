@@ -57,12 +57,18 @@ def crds_in_group(ctx: Context, group: str) -> list[dict[str, Any]]:
             if c["spec"]["group"] == group]
 
 
+def storage_version(crd: dict[str, Any]) -> str:
+    """The version a CRD stores its objects at (the one devcluster reads and writes them with)."""
+    versions = crd["spec"]["versions"]
+    return next((v["name"] for v in versions if v.get("storage")), versions[0]["name"])
+
+
 def sample_inventory(ctx: Context, namespace: str) -> tuple[str, dict[str, Any]] | None:
     """The Inventory CRD's plural and a minimal Inventory at the version the installed CRD serves."""
     for crd in crds_in_group(ctx, ctx.config.stack.crd_group):
         spec = crd["spec"]
         if spec["names"]["kind"] == "Inventory":
-            version = next((v["name"] for v in spec["versions"] if v.get("storage")), spec["versions"][0]["name"])
+            version = storage_version(crd)
             return spec["names"]["plural"], {
                 "apiVersion": f"{spec['group']}/{version}", "kind": "Inventory",
                 "metadata": {"name": "devcluster-smoke", "namespace": namespace,
