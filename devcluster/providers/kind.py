@@ -181,10 +181,12 @@ class KindProvider(Provider):
 
     def _export_kubeconfig(self, ctx: Context) -> None:
         lifecycle = self.lifecycle()
-        lifecycle.bring_back(ctx)  # stopped (devcluster stop, a reboot): started, not recreated
+        started = lifecycle.bring_back(ctx)  # stopped (devcluster stop, a reboot): started, not recreated
         res = runner.run(["kind", "get", "kubeconfig", "--name", self.cfg.name], timeout=60, hint=KIND_HINT)
         write_private(self.state.kubeconfig, res.stdout)
         ctx.reset_kube()
+        if started:
+            lifecycle.wait_api(ctx)  # with the kubeconfig just exported, wherever the API port moved to
         lifecycle.record()  # the node addresses a later restart is compared with
 
     def cluster_steps(self) -> list[Step]:

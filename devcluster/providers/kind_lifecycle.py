@@ -125,13 +125,14 @@ class KindLifecycle:
         for node in self._require_nodes():  # one by one, control planes first
             runner.run(["docker", "start", node], timeout=300, hint=HINT, echo=ctx.echo)
 
-    def changes(self) -> tuple[dict[str, tuple[str, str]], tuple[str, str] | None]:
-        """(node -> (old, new) address, (old, new) kubeconfig server or None) since the cluster last ran."""
+    def changes(self, with_server: bool = True) -> tuple[dict[str, tuple[str, str]], tuple[str, str] | None]:
+        """(node -> (old, new) address, (old, new) kubeconfig server or None) since the cluster last ran;
+        ``with_server`` False leaves the kubeconfig alone (its caller exports it anyway)."""
         now = {n: c["ip"] for n, c in self.containers(self.nodes()).items()}
         moved = {n: (old, now[n]) for n, old in self.recorded_ips().items() if n in now and now[n] and now[n] != old}
         kubeconfig = self.provider.state.kubeconfig
         server = None
-        if kubeconfig.is_file():
+        if with_server and kubeconfig.is_file():
             exported = runner.run(["kind", "get", "kubeconfig", "--name", self.name], timeout=60, hint=HINT).stdout
             old, new = server_of(kubeconfig.read_text()), server_of(exported)
             if old != new:
@@ -157,7 +158,7 @@ class KindLifecycle:
                               f"{self.provider.state.kubeconfig} exported again")
         self.record()
 
-    def _wait_api(self, ctx: Context) -> None:
+    def wait_api(self, ctx: Context) -> None:
         ctx.reset_kube()
         wait_for("the API server to answer", lambda: ctx.kube().reachable(), timeout=ctx.config.timeouts.nodes_ready,
                  console=ctx.console, hint=f"docker logs {self.name}-control-plane; if it never answers: {RECREATE}")
@@ -180,15 +181,19 @@ class KindLifecycle:
             "the cluster did not survive the restart: " + "; ".join(self.address_mismatches(ctx)) +
             " (a node image older than kind v0.15 does not rewrite its address)", RECREATE)
 
-    def bring_back(self, ctx: Context) -> None:
-        """What `up` does when its kubeconfig step finds a stopped cluster: start and repair it."""
+    def bring_back(self, ctx: Context) -> bool:
+        """What `up` does when its kubeconfig step finds a stopped cluster: start the nodes (the step then
+        exports the kubeconfig, so a moved API port needs no repair, and waits for the API). Whether it did."""
         states = self.containers(self.nodes())
         if all(c["running"] for c in states.values()):
-            return
+            return False
         ctx.console.print(f"  kind cluster {self.name!r} is stopped: starting it (not recreating it)")
         self._start(ctx)
-        self._repair(ctx)
-        self._wait_api(ctx)
+        moved, _ = self.changes(with_server=False)
+        for node, (old, new) in moved.items():
+            ctx.console.print(f"  {node} moved {old} -> {new} (kind's entrypoint rewrote its kubelet flags, "
+                              "manifests and API server certificate)")
+        return True
 
     def resume_steps(self) -> list[Step]:
         return [
@@ -205,7 +210,7 @@ class KindLifecycle:
     def start_steps(self) -> list[Step]:
         return [
             *self.resume_steps(),
-            Step("api", "wait until the API server answers", self._wait_api,
+            Step("api", "wait until the API server answers", self.wait_api,
                  lambda ctx: kubeconfig_reachable(ctx)),
             nodes_ready_step(self.provider),
             Step("node-addresses", "every Node's InternalIP is its container's address", self._addresses_fail,

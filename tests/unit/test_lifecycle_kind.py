@@ -215,3 +215,17 @@ def test_stop_and_start_without_a_cluster_say_so_at_once(docker_world, fake_tool
         assert result.exit_code == 1
         assert "no kind cluster 'devcluster'" in result.exception.message
         assert "devcluster up --provider kind" in (result.exception.hint or "")
+
+
+def test_up_on_a_stopped_kind_cluster_without_its_kubeconfig_exports_it_first(docker_world, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    """Recording fakes for kind and docker. A stopped cluster whose state dir lost its kubeconfig: the
+    kubeconfig step starts the nodes, exports the kubeconfig and only then waits for the API (waiting first
+    failed with "no kubeconfig")."""
+    _world, state_kc, _ = docker_world
+    assert cli("stop").exit_code == 0
+    state_kc.unlink()
+    cfg = config.load(None, {"provider": "kind"})
+    ctx = make_ctx(cfg)
+    outcomes = execute(ctx.provider.cluster_steps(), ctx)
+    assert ("kubeconfig", "ran") in [(o.name, o.status) for o in outcomes]
+    assert state_kc.is_file() and len(docker_calls(fake_tools, "start")) == 3
