@@ -84,7 +84,7 @@ def up(
     ctx = open_context(config_file, provider, kubeconfig, context, dry_run=dry_run, assume_yes=yes,
                        resume_command=resume, extra=overrides, connects=not dry_run)
     cfg = ctx.config
-    observer, human = event_output(ctx, output)
+    observer, human = event_output(ctx, output, "up")
     steps = up_steps(cfg, ctx.provider, skip_stack=skip_stack)
     if dry_run:
         execute(steps, ctx, start_from, observer=observer)

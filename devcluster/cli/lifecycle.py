@@ -38,7 +38,7 @@ KubernetesVersionOpt = Annotated[str | None, typer.Option(
     "(overrides kubernetes_version).")]
 
 
-def event_output(ctx: Context, output: str, command: str | None = None) -> tuple[Observer, Console]:
+def event_output(ctx: Context, output: str, command: str) -> tuple[Observer, Console]:
     """The observer execute() reports to, and the console for everything else the command prints."""
     from devcluster.engine.events import ignore
 
@@ -49,8 +49,7 @@ def event_output(ctx: Context, output: str, command: str | None = None) -> tuple
     from devcluster.reports.events import JsonLines
 
     ctx.console = err_console
-    name = command or (ctx.resume_command.split()[1] if len(ctx.resume_command.split()) > 1 else "up")
-    return JsonLines(out, name, ctx.config.name), err_console
+    return JsonLines(out, command, ctx.config.name), err_console
 
 
 def _run_lifecycle(verb: str, config_file: Path | None, provider: str | None, output: str,

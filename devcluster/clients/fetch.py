@@ -9,8 +9,6 @@ verified bytes enter the cache, so a fixed mirror is picked up by the next run.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 import yaml
 
 from devcluster.errors import DevclusterError
-from devcluster.local.state import ensure_dir
+from devcluster.local.state import write_private
 
 
 def is_url(source: str) -> bool:
@@ -48,17 +46,7 @@ def _download(source: str, cached: Path, sha256: str, timeout: float) -> bytes:
     got = hashlib.sha256(data).hexdigest()
     if sha256 and got != sha256.lower():
         raise _mismatch(source, sha256, got, "downloaded, not cached")
-    ensure_dir(cached.parent)
-    fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=f".{cached.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, cached)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_private(cached, data)  # verified first, then in place atomically: a bad download is never cached
     return data
 
 

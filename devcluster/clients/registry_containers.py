@@ -15,7 +15,7 @@ from typing import Any
 from devcluster.clients import runner
 from devcluster.clients.http import http_get
 from devcluster.clients.registry import CONTAINER_PORT, LABEL, RegistryContainer
-from devcluster.errors import DevclusterError
+from devcluster.errors import CommandError, DevclusterError
 
 DOCKER_HINT = "start Docker and check that `docker info` works for your user"
 
@@ -38,7 +38,7 @@ def inspect(name: str) -> dict[str, Any] | None:
     if not res.ok:
         if "no such" in (res.stderr + res.stdout).lower():
             return None
-        runner.run(["docker", "container", "inspect", name], timeout=60, hint=DOCKER_HINT)  # raises, naming it
+        raise CommandError(res.argv, res.returncode, res.stdout, res.stderr, hint=DOCKER_HINT)
     docs = json.loads(res.stdout or "[]")
     return docs[0] if docs else None
 

@@ -94,8 +94,9 @@ class VagrantLifecycle:
 
     def _start(self, ctx: Context) -> None:
         self.provider.require_cluster()
+        states = self.states()  # one `vagrant status`: starting one VM changes no other's state
         for node in self.start_order:
-            if self.halted(node):
+            if states.get(node.name, "not_created") in HALTED:
                 self.start_node(ctx, node)
 
     def start_node(self, ctx: Context, node: VagrantNode) -> None:
