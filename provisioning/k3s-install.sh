@@ -4,6 +4,9 @@
 #
 # stdin: one line TOKEN=<value>, the cluster's join token. It arrives on stdin (never argv, where any
 #   user could read it in ps) and lands only in a 0600 token file k3s reads with --token-file.
+#   Optionally REGISTRIES_YAML_B64=<base64 of /etc/rancher/k3s/registries.yaml>: devcluster's local registry
+#   and pull-through caches, in place before k3s starts (k3s reads the file only when it starts). Without
+#   the line an existing registries.yaml is left alone.
 # Environment:
 #   NODE_IP     this node's eth1 address (node IP, flannel interface and, on servers, advertise address)
 #   K3S_BINARY  where devcluster uploaded the pinned k3s binary
@@ -14,7 +17,7 @@
 #   TLS_SANS    servers only: comma-separated server IPs and the API endpoint name, one --tls-san each
 #   K3S_ROOT    optional, default empty: prefix for every path written (tests point it at a scratch
 #               directory; the unit's ExecStart keeps the VM's real paths)
-# Safe to re-run: when binary, token and unit are unchanged and the unit is active, nothing is touched;
+# Safe to re-run: when binary, token, registries.yaml and unit are unchanged and the unit is active, nothing is touched;
 # when any of them changed, the unit is restarted. A failure once the node is being configured disables
 # the unit and removes the unit file and token, so the node is never left half-joined and a retry
 # starts clean. Exit 2: bad usage or input (nothing written); otherwise non-zero names the failed step.
@@ -77,17 +80,25 @@ fi
 # The token: KEY=VALUE lines on stdin, as join.sh reads its credentials. A terminal is refused rather
 # than waited on. The last line is read even without a trailing newline.
 TOKEN=""
+REGISTRIES_YAML_B64=""
 if [ -t 0 ]; then
   die 2 "the token is read from stdin (TOKEN=<value>), not from a terminal"
 fi
 while IFS='=' read -r key value || [ -n "$key" ]; do
   case "$key" in
     TOKEN) TOKEN="$value" ;;
+    REGISTRIES_YAML_B64) REGISTRIES_YAML_B64="$value" ;;
     "") ;;
     *) echo "${me}: ignoring unknown key ${key}" >&2 ;;
   esac
 done
 [ -n "$TOKEN" ] || die 2 "TOKEN=<value> is required on stdin; refusing to run without the cluster token"
+registries=""
+if [ -n "$REGISTRIES_YAML_B64" ]; then
+  # a trailing newline is part of the file: keep it through the command substitution with a sentinel
+  registries="$(base64 -d <<<"$REGISTRIES_YAML_B64" && echo x)" || die 2 "REGISTRIES_YAML_B64 is not base64"
+  registries="${registries%x}"
+fi
 
 # flannel is pinned to eth1 and k3s binds to NODE_IP: if they disagree, pod traffic takes the wrong (NAT)
 # interface. Catch that here instead of in a half-working cluster.
@@ -113,6 +124,7 @@ fi
 
 bin_dst="${K3S_ROOT}/usr/local/bin/k3s"
 token_file="${K3S_ROOT}/etc/rancher/k3s/token"
+registries_file="${K3S_ROOT}/etc/rancher/k3s/registries.yaml"
 unit_file="${K3S_ROOT}/etc/systemd/system/${unit}.service"
 
 # From here on, a failure names its step. Once `armed`, it also undoes the unit and token (never
@@ -173,6 +185,17 @@ if [ ! -f "$token_file" ] || ! printf '%s\n' "$TOKEN" | cmp -s - "$token_file"; 
   echo "k3s ${role}: wrote ${token_file} (0600)"
 fi
 chmod 0600 "$token_file"
+
+if [ -n "$registries" ]; then
+  step="writing registries.yaml"
+  if [ ! -f "$registries_file" ] || ! printf '%s' "$registries" | cmp -s - "$registries_file"; then
+    printf '%s' "$registries" >"${registries_file}.tmp"
+    chmod 0644 "${registries_file}.tmp"
+    mv -f "${registries_file}.tmp" "$registries_file"
+    changed=1
+    echo "k3s ${role}: wrote ${registries_file} (the local registry and caches)"
+  fi
+fi
 
 step="writing ${unit}.service"
 k3s_args=("$role" "--node-ip=${NODE_IP}")

@@ -12,6 +12,7 @@ endpoint last.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from devcluster.config.schema import RegistryConfig
 
 CERTS_DIR = "/etc/containerd/certs.d"
 CONTAINER_PORT = 5000
+LOOPBACK = "127.0.0.1"
 LOCAL_NAME = "devcluster-registry"
 MIRROR_PREFIX = "devcluster-mirror-"
 LABEL = "io.devcluster.registry"
@@ -53,10 +55,17 @@ class RegistryContainer:
 
     name: str
     image: str
-    port: int  # published on 127.0.0.1
+    port: int  # published on each of ``addresses``
     upstream: str = ""  # empty: the local registry
     server: str = ""  # the upstream's URL (proxy.remoteurl)
     storage_dir: str = ""  # empty: the named volume
+    # The host addresses the port is published on: loopback for this machine and kind, plus the host-only
+    # address for Vagrant VMs. Shared by every cluster here, so a container may publish on more.
+    addresses: tuple[str, ...] = (LOOPBACK,)
+
+    def published_on(self, *addresses: str) -> RegistryContainer:
+        """The same container, also published on ``addresses`` (loopback always first, no repeats)."""
+        return dataclasses.replace(self, addresses=tuple(dict.fromkeys((*self.addresses, *addresses))))
 
     @property
     def volume(self) -> str:

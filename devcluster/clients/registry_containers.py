@@ -22,9 +22,10 @@ DOCKER_HINT = "start Docker and check that `docker info` works for your user"
 
 def run_argv(c: RegistryContainer, secret_names: list[str]) -> list[str]:
     storage = c.storage_dir or c.volume
-    argv = ["docker", "run", "-d", "--restart=always", "--name", c.name,
-            "-p", f"127.0.0.1:{c.port}:{CONTAINER_PORT}", "-v", f"{storage}:/var/lib/registry",
-            "--label", f"{LABEL}={c.upstream or 'local'}"]
+    argv = ["docker", "run", "-d", "--restart=always", "--name", c.name]
+    for address in c.addresses:
+        argv += ["-p", f"{address}:{c.port}:{CONTAINER_PORT}"]
+    argv += ["-v", f"{storage}:/var/lib/registry", "--label", f"{LABEL}={c.upstream or 'local'}"]
     for key, value in c.env().items():
         argv += ["-e", f"{key}={value}"]
     for key in secret_names:
@@ -44,15 +45,23 @@ def inspect(name: str) -> dict[str, Any] | None:
 
 
 def mismatch(c: RegistryContainer, doc: dict[str, Any]) -> str:
-    """Why an existing container is not the one the config asks for ('' when it is)."""
+    """Why an existing container is not the one the config asks for ('' when it is). Publishing on more
+    addresses than asked is fine: the containers are shared, and a kind `up` (loopback only) must not strip
+    the host-only binding a Vagrant cluster on this machine pulls through."""
     image = doc.get("Config", {}).get("Image", "")
     if image != c.image:
         return f"runs {image}, the config asks for {c.image}"
     bindings = (doc.get("HostConfig", {}).get("PortBindings") or {}).get(f"{CONTAINER_PORT}/tcp") or []
     published = [f"{b.get('HostIp', '')}:{b.get('HostPort', '')}" for b in bindings]
-    if f"127.0.0.1:{c.port}" not in published:
-        return f"publishes {', '.join(published) or 'nothing'}, the config asks for 127.0.0.1:{c.port}"
+    missing = [f"{address}:{c.port}" for address in c.addresses if f"{address}:{c.port}" not in published]
+    if missing:
+        return f"publishes {', '.join(published) or 'nothing'}, the config asks for {', '.join(missing)} too"
     return ""
+
+
+def networks(doc: dict[str, Any]) -> list[str]:
+    """The user-made docker networks a container is on (not the default bridge it gets anyway)."""
+    return [n for n in (doc.get("NetworkSettings", {}).get("Networks") or {}) if n not in ("bridge", "host", "none")]
 
 
 def answers(c: RegistryContainer, timeout: float = 2) -> bool:
@@ -83,8 +92,9 @@ def wait_answering(c: RegistryContainer, timeout: float = 30) -> None:
 
 
 def ensure(c: RegistryContainer, environ: Mapping[str, str] | None = None) -> str:
-    """Make ``c`` run as configured; what was done. A container of another image or port is replaced: its
-    data is in the volume (or the storage dir), which stays."""
+    """Make ``c`` run as configured; what was done. A container of another image or port, or without one of
+    ``c.addresses``, is replaced: its data is in the volume (or the storage dir), which stays, and the new one
+    joins the networks the old one was on (a kind cluster sharing the caches reaches them on `kind`)."""
     doc = inspect(c.name)
     if doc is not None and not mismatch(c, doc):
         runner.run(["docker", "start", c.name], timeout=60, hint=DOCKER_HINT)
@@ -93,8 +103,11 @@ def ensure(c: RegistryContainer, environ: Mapping[str, str] | None = None) -> st
     if doc is not None:
         runner.run(["docker", "rm", "-f", c.name], timeout=60, hint=DOCKER_HINT)
     secrets = c.secret_env(environ)
+    where = ", ".join(f"{address}:{c.port}" for address in c.addresses)
     runner.run(run_argv(c, sorted(secrets)), env=secrets, timeout=300,
-               hint=f"is {c.image} pullable here, and 127.0.0.1:{c.port} free? `docker logs {c.name}`")
+               hint=f"is {c.image} pullable here, and {where} free? `docker logs {c.name}`")
+    for network in networks(doc) if doc is not None else []:
+        connect(c, network)
     wait_answering(c)
     return "replaced" if doc is not None else "created"
 

@@ -1,11 +1,13 @@
 """What `devcluster doctor` asks of a provider: the tools it needs and the findings of its host checks.
 
 Plain values, so a provider can describe them and reports/doctor.py can run and print them, with neither
-knowing the other.
+knowing the other; and the one probe several providers' checks share (is a port free).
 """
 
 from __future__ import annotations
 
+import errno
+import socket
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,3 +44,21 @@ class Finding:
         if not self.ok:
             return "fail"
         return "warn" if self.warning else "ok"
+
+
+def busy_ports(address: str, ports: list[int]) -> list[int]:
+    """Ports on ``address`` that something already listens on (kind, or a registry container, would fail
+    half-way otherwise)."""
+    busy = []
+    for port in ports:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((address, port))
+            except OSError as exc:
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    busy.append(port)
+                else:
+                    raise
+    return busy

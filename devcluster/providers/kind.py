@@ -7,8 +7,6 @@ so the user's ~/.kube/config is left alone.
 
 from __future__ import annotations
 
-import errno
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from devcluster.errors import DevclusterError
 from devcluster.local.state import State, write_private
 from devcluster.providers import image_loading, registry_steps
 from devcluster.providers.base import Provider
-from devcluster.providers.doctor import HELM_TOOL, KUBECTL_TOOL, Finding, Tool
+from devcluster.providers.doctor import HELM_TOOL, KUBECTL_TOOL, Finding, Tool, busy_ports
 from devcluster.providers.kind_lifecycle import KindLifecycle
 from devcluster.providers.steps import kubeconfig_reachable, nodes_ready_step, reachable_step
 
@@ -76,23 +74,6 @@ def config_drift(made: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     if bool(made.get("containerdConfigPatches")) != bool(wanted.get("containerdConfigPatches")):
         changes.append("registry: containerd's config_path (the registry and caches) is set only at create")
     return changes
-
-
-def busy_ports(address: str, ports: list[int]) -> list[int]:
-    """Ports on ``address`` that something already listens on (kind would fail half-way otherwise)."""
-    busy = []
-    for port in ports:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((address, port))
-            except OSError as exc:
-                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                    busy.append(port)
-                else:
-                    raise
-    return busy
 
 
 PortProbe = Callable[[str, list[int]], list[int]]

@@ -1,8 +1,11 @@
-"""The registry and the caches as steps of a Docker-based provider (kind): containers, network, node files.
+"""The registry and the caches as steps: containers and their bindings (any provider that runs them), and
+for a Docker-based provider (kind) the network and the node files.
 
 The containers come before the cluster (so the first pull of the first node already finds the caches);
 the `kind` network exists only once kind made it, so joining it and writing each node's hosts.toml come
-after `create-cluster`. Each check is a `docker inspect` or a read of a node's file.
+after `create-cluster`. A VM provider publishes them on its host-only address too, which exists only once
+VirtualBox made the interface (rebind_step, after the first VM). Each check is a `docker inspect` or a
+read of a node's file.
 """
 
 from __future__ import annotations
@@ -22,18 +25,45 @@ from devcluster.providers.doctor import Finding
 KIND_NETWORK = "kind"
 
 
-def container_steps(cfg: Config) -> list[Step]:
+def container_steps(cfg: Config, also_on: Callable[[], tuple[str, ...]] | None = None,
+                    also_said: str = "") -> list[Step]:
+    """One step per container, published on 127.0.0.1 and on whatever ``also_on()`` answers when the step
+    runs (``also_said`` says what that is, for the plan)."""
     steps = []
     for c in containers(cfg.registry):
         what = f"cache of {c.upstream}" if c.upstream else "local registry"
         storage = c.storage_dir or f"volume {c.volume}"
+
+        def wanted(c: RegistryContainer = c) -> RegistryContainer:
+            return c.published_on(*also_on()) if also_on is not None else c
+
         steps.append(Step(
             "registry" if not c.upstream else f"mirror-{c.name.removeprefix('devcluster-mirror-')}",
-            f"{what}: container {c.name} on 127.0.0.1:{c.port} ({storage}, kept across down), "
+            f"{what}: container {c.name} on 127.0.0.1:{c.port}{also_said} ({storage}, kept across down), "
             f"image {c.image.split('@')[0]}",
-            lambda ctx, c=c: ctx.console.print(f"  {c.name}: {rc.ensure(c)}"),
-            lambda ctx, c=c: rc.is_running(c), hint=f"docker logs {c.name}"))
+            lambda ctx, wanted=wanted: _ensure(ctx, wanted()),
+            lambda ctx, wanted=wanted: rc.is_running(wanted()), hint=f"docker logs {c.name}"))
     return steps
+
+
+def _ensure(ctx: Context, c: RegistryContainer) -> None:
+    ctx.console.print(f"  {c.name}: {rc.ensure(c)}")
+
+
+def rebind_step(cfg: Config, name: str, address: str, why: str) -> list[Step]:
+    """Every container published on ``address`` as well (replaced when it lacks that binding, kept with its
+    data and networks; a no-op when it has it)."""
+    wanted = [c.published_on(address) for c in containers(cfg.registry)]
+    if not wanted:
+        return []
+
+    def act(ctx: Context) -> None:
+        for c in wanted:
+            _ensure(ctx, c)
+
+    ports = ", ".join(str(c.port) for c in wanted)
+    return [Step(name, f"publish {', '.join(c.name for c in wanted)} on {address} too (ports {ports}): {why}",
+                 act, lambda ctx: all(rc.is_running(c) for c in wanted), hint="docker ps -a; docker logs <name>")]
 
 
 def network_step(cfg: Config, network: str = KIND_NETWORK) -> list[Step]:

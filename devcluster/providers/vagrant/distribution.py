@@ -8,12 +8,13 @@ that differ between distributions, so the provider never asks which one it has.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from devcluster.clients.ssh import SshSession, SshTarget
 from devcluster.config import VagrantConfig, VagrantNode
+from devcluster.config.schema import RegistryConfig
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
 from devcluster.local.state import State
@@ -40,6 +41,8 @@ class Machines:
     # `vagrant ssh-config` parsed (cached by the provider until a VM is started again).
     targets: Callable[[], dict[str, SshTarget]]
     connect: Callable[[SshTarget], SshSession]
+    # The local registry and the caches the VMs' container runtime is pointed at.
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
 
     @property
     def first(self) -> VagrantNode:
@@ -63,6 +66,9 @@ class Distribution(Protocol):
     image_import: list[str]
     # (namespace, Deployment) of the local-path-provisioner it ships for rancher.io/local-path, or None.
     bundled_local_path: tuple[str, str] | None
+    # The VMs' provisioning installs containerd's hosts.toml for the registry and caches (kubeadm); False: the
+    # distribution points its runtime at them itself (k3s: registries.yaml in its install).
+    provisions_registry_hosts: bool
 
     @property
     def vm_download(self) -> Download | None:

@@ -79,9 +79,11 @@ class RunnerVagrant(python_vagrant.Vagrant):  # type: ignore[misc]
         return [exe] + [str(a) for a in args if a is not None]
 
 
-def vagrant_settings(cfg: Config, flannel_manifest: Path | None, serial_log_dir: Path) -> dict[str, Any]:
+def vagrant_settings(cfg: Config, flannel_manifest: Path | None, serial_log_dir: Path,
+                     registry_hosts_dir: Path | None = None) -> dict[str, Any]:
     """What the Vagrantfile reads (through DEVCLUSTER_VAGRANT_CONFIG) instead of being edited; the manifest is
-    the distribution's (None: its VMs apply none)."""
+    the distribution's (None: its VMs apply none); the hosts dir holds containerd's hosts.toml files for the
+    registry and the caches, which every node's provisioning installs (None: nothing to install)."""
     v = cfg.vagrant
     return {
         "box": v.box,
@@ -96,6 +98,7 @@ def vagrant_settings(cfg: Config, flannel_manifest: Path | None, serial_log_dir:
         "boot_timeout": v.boot_timeout,
         "serial_log_dir": str(serial_log_dir),
         "virtualbox_tweaks": v.virtualbox_tweaks,
+        "registry_hosts_dir": str(registry_hosts_dir) if registry_hosts_dir is not None else "",
         "nodes": [{"name": n.name, "role": n.role, "ip": n.ip, "memory": n.memory, "cpus": n.cpus}
                   for n in vagrant_nodes(v)],
     }

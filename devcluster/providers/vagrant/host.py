@@ -8,9 +8,11 @@ refused before anything is created, with the commands that fix it.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import platform
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 
 from devcluster.clients import runner
 from devcluster.clients.ssh import SshSession, SshTarget
+from devcluster.providers.doctor import busy_ports
 
 VBOX_DEFAULT_HOSTONLY = ipaddress.ip_network("192.168.56.0/21")
 NETWORKS_CONF = Path("/etc/vbox/networks.conf")
@@ -101,6 +104,21 @@ def virtualization_conflicts(proc_modules: Path, libvirtd: Callable[[], bool]) -
     return problems
 
 
+def address_present(address: str) -> bool:
+    """Whether this machine has ``address`` on an interface now (the host-only one exists only once VirtualBox
+    made vboxnetN): a bind to (address, 0), which sends no packet. Docker cannot publish on an address the
+    host lacks."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((address, 0))
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return False
+            raise
+    return True
+
+
 @dataclass(frozen=True)
 class HostSeams:
     """What the provider reads from this machine and how it reaches the VMs: the real thing by default,
@@ -113,3 +131,7 @@ class HostSeams:
     connect: Callable[[SshTarget], Any] = SshSession
     # The API server address the host-side kubeconfig points at; None: the first control plane's.
     api_server: str | None = None
+    # Whether this machine has an address now (the host-only one, to publish the registry containers on).
+    has_address: Callable[[str], bool] = address_present
+    # Ports something already listens on (doctor: the registry's ports).
+    busy_ports: Callable[[str, list[int]], list[int]] = busy_ports

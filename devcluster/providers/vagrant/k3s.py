@@ -14,6 +14,7 @@ serves `rancher.io/local-path` behind a class named `local-path`, which devclust
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from pathlib import Path
@@ -27,12 +28,14 @@ from devcluster.errors import DevclusterError
 from devcluster.local.state import write_private
 from devcluster.providers.vagrant.distribution import Download, Machines
 from devcluster.providers.vagrant.driver import CONTROL_PLANE_ENDPOINT
+from devcluster.providers.vagrant.registry import k3s_registries_yaml
 
 ADMIN_CONF = "/etc/rancher/k3s/k3s.yaml"
 # k3s' ctr talks to its own containerd; k8s.io is the namespace its kubelet uses.
 K3S_CTR_IMPORT = ["k3s", "ctr", "-n", "k8s.io", "images", "import", "-"]
 TOKEN_FILE = "k3s-token"
 REMOTE_BINARY = "/tmp/devcluster-k3s"
+REGISTRIES_KEY = "REGISTRIES_YAML_B64"  # k3s-install.sh's stdin key for /etc/rancher/k3s/registries.yaml
 
 
 def checksum_from_list(text: str, artifact: str = "k3s") -> str:
@@ -52,6 +55,7 @@ class K3s:
     # rancher.io/local-path, class local-path: kept, and the only default class.
     bundled_local_path: tuple[str, str] | None = ("kube-system", "local-path-provisioner")
     vm_download: Download | None = None  # the VMs' provisioning only prepares the kernel; k3s follows over SSH
+    provisions_registry_hosts = False  # k3s-install.sh writes registries.yaml (install_stdin)
 
     def __init__(self, machines: Machines) -> None:
         self.machines = machines
@@ -111,6 +115,15 @@ class K3s:
     def _role(self, node: VagrantNode) -> str:
         return "server" if node.role == "control-plane" else "agent"
 
+    def install_stdin(self) -> str:
+        """What k3s-install.sh reads on stdin: the token, and registries.yaml (base64, one line) when the
+        registry or the caches are on, so k3s starts with them; neither is ever in argv."""
+        lines = f"TOKEN={self.token()}\n"
+        registries = k3s_registries_yaml(self.machines.registry, self.machines.settings)
+        if registries:
+            lines += f"{REGISTRIES_KEY}={base64.b64encode(registries.encode()).decode()}\n"
+        return lines
+
     def install(self, ctx: Context, node: VagrantNode, targets: dict[str, SshTarget]) -> None:
         first = node.name == self.machines.first.name
         env = {
@@ -127,7 +140,7 @@ class K3s:
             s.put(self.binary_path, REMOTE_BINARY)
             try:
                 s.run_script(asset_dir("provisioning") / "k3s-install.sh", [self._role(node)], env,
-                             stdin_data=f"TOKEN={self.token()}\n")
+                             stdin_data=self.install_stdin())
             finally:
                 s.run(["rm", "-f", REMOTE_BINARY], sudo=True, check=False)
 

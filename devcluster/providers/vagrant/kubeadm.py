@@ -30,6 +30,7 @@ class Kubeadm:
     admin_conf = ADMIN_CONF
     image_import = CTR_IMPORT
     bundled_local_path: tuple[str, str] | None = None  # devcluster installs local-path-provisioner itself
+    provisions_registry_hosts = True  # provisioning/registry-mirrors.sh, before kubeadm init pulls anything
 
     def __init__(self, machines: Machines) -> None:
         self.machines = machines

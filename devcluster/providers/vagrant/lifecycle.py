@@ -10,6 +10,8 @@ What a host reboot breaks on VirtualBox: the host-only adapter (vboxnetN) is mad
 starts, but a VM whose NIC still names an adapter that no longer exists, or comes back without its
 192.168.56.x address, cannot reach the other nodes (etcd and the kubelets talk over eth1). That is checked
 on every node after the start; such a VM must be recreated (forail-dev-cluster learned the same lesson).
+The registry and caches the VMs pull through are published on the host-only address again after the VMs
+start (docker, restarting them at boot before vboxnetN existed, could not bind it).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class VagrantCluster(Protocol):
     def require_cluster(self) -> None: ...
     def serial_log(self, node: str) -> Path: ...
     def ssh_targets(self) -> dict[str, SshTarget]: ...
+    def registry_hostonly_steps(self, after: str) -> list[Step]: ...
 
 HALTED = ("poweroff", "saved", "aborted")
 RECREATE = "devcluster down, then devcluster up (the state dir and generated secrets are kept)"
@@ -153,6 +156,9 @@ class VagrantLifecycle:
         return [
             Step("start-vms", f"vagrant up --no-provision {order} one by one (control planes first), {retries} "
                  "tries each", self._start, self._all_running),
+            # after a host reboot docker may have started the containers before vboxnet had its address,
+            # and then failed to bind it: re-ensured now that the VMs brought the interface back
+            *self.provider.registry_hostonly_steps("start-vms"),
             Step("host-only-network", "every VM has its host-only address on eth1 again", self._hostonly_fail,
                  self._hostonly_ok, hint=RECREATE),
             Step("api", "wait until the API server answers", self._wait_api,

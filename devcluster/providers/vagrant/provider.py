@@ -26,9 +26,11 @@ from devcluster.config import Config, VagrantNode, vagrant_nodes
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
 from devcluster.local.state import State, ensure_dir, write_private
+from devcluster.providers import image_loading, registry_steps
 from devcluster.providers.base import Provider
 from devcluster.providers.doctor import HELM_TOOL, KUBECTL_TOOL, Finding, Tool
 from devcluster.providers.steps import kubeconfig_reachable, nodes_ready_step, reachable_step
+from devcluster.providers.vagrant import registry as vagrant_registry
 from devcluster.providers.vagrant.distribution import Distribution, Machines
 from devcluster.providers.vagrant.driver import (
     VAGRANT_HINT,
@@ -70,7 +72,7 @@ class VagrantProvider(Provider):
         self.seams = seams or HostSeams()
         self.nodes: list[VagrantNode] = vagrant_nodes(cfg.vagrant)
         self.first = self.nodes[0]
-        self.machines = Machines(cfg.vagrant, state, self.nodes, self.ssh_targets, self.seams.connect)
+        self.machines = Machines(cfg.vagrant, state, self.nodes, self.ssh_targets, self.seams.connect, cfg.registry)
         self.distribution: Distribution = DISTRIBUTIONS[cfg.vagrant.distribution](self.machines)
         # `vagrant ssh-config` is slow (a Ruby start-up); its answer holds until a VM is started again.
         self._targets: dict[str, SshTarget] | None = None
@@ -99,9 +101,21 @@ class VagrantProvider(Provider):
         return RunnerVagrant(asset_dir("vagrant"), self.vagrant_env(), self.cfg.vagrant.up_timeout,
                              echo=ctx.echo if ctx else None)
 
+    @property
+    def registry_hosts_dir(self) -> Path:
+        return self.state.path(vagrant_registry.HOSTS_DIR)
+
+    def registry_hosts_files(self) -> dict[str, str]:
+        """The hosts.toml files the VMs' provisioning installs ({}: the registry and caches are off, or the
+        distribution points its runtime at them itself)."""
+        if not self.distribution.provisions_registry_hosts:
+            return {}
+        return vagrant_registry.vm_hosts_files(self.cfg.registry, self.cfg.vagrant)
+
     def settings(self) -> dict[str, Any]:
         download = self.distribution.vm_download
-        return vagrant_settings(self.cfg, download.path if download else None, self.serial_dir)
+        hosts = self.registry_hosts_dir if self.registry_hosts_files() else None
+        return vagrant_settings(self.cfg, download.path if download else None, self.serial_dir, hosts)
 
     def access(self) -> ClusterAccess:
         return self.state_access(f"devcluster-{self.cfg.name}")
@@ -182,6 +196,8 @@ class VagrantProvider(Provider):
         download = self.distribution.vm_download
         if download is not None and not download.path.is_file():
             return False
+        if vagrant_registry.read_tree(self.registry_hosts_dir) != self.registry_hosts_files():
+            return False
         return json.loads(self.settings_path.read_text()) == self.settings()
 
     def _write_settings(self, ctx: Context) -> None:
@@ -189,6 +205,7 @@ class VagrantProvider(Provider):
         if download is not None:
             write_private(download.path, fetch.fetch(download.url, self.state.path("cache"), download.sha256))
         ensure_dir(self.serial_dir)
+        vagrant_registry.write_tree(self.registry_hosts_dir, self.registry_hosts_files())
         self.state.write_json("vagrant.json", self.settings())
 
     def boot(self, ctx: Context, node: VagrantNode) -> None:
@@ -268,16 +285,22 @@ class VagrantProvider(Provider):
                  f"VM, up_timeout {v.up_timeout}s")
         download = self.distribution.vm_download
         manifest = f" and fetch {download.what} ({download.url})" if download else ""
+        files = self.registry_hosts_files()
+        hosts = (f", {len(files)} containerd hosts.toml for the registry/caches (every node's provisioning installs "
+                 f"them under /etc/containerd/certs.d before kubeadm pulls) in {self.registry_hosts_dir}"
+                 if files else "")
         return [
             Step("preflight", f"{shape}; vagrant and VBoxManage present, no KVM/libvirtd holding the virtualization "
                  f"extensions, VirtualBox accepts {v.network_prefix}.0/24, enough free memory", self._preflight),
-            Step("vagrant-config", f"write the VM layout for the Vagrantfile{manifest}; box {v.box} {v.box_version}: "
-                 f"{layout}", self._write_settings, self._settings_done),
+            Step("vagrant-config", f"write the VM layout for the Vagrantfile{manifest}{hosts}; box {v.box} "
+                 f"{v.box_version}: {layout}", self._write_settings, self._settings_done),
             *self.distribution.prepare_steps(),
+            *vagrant_registry.container_steps(self.cfg, self.seams.has_address),
             Step(f"vm-{self.first.name}", f"vagrant up {self.first.name} ({v.retries} tries, serial console in "
                  f"{self.serial_dir}): {self.distribution.first_vm_summary()}",
                  lambda ctx: self.boot(ctx, self.first), self._first_done,
                  hint=f"devcluster ssh {self.first.name}; its serial console: {self.serial_log(self.first.name)}"),
+            *self.registry_hostonly_steps(f"vm-{self.first.name}"),
             *self.distribution.bootstrap_steps(),
             Step("kubeconfig", f"copy {self.distribution.admin_conf} from {self.first.name} to "
                  f"{self.state.kubeconfig} (0600), server {self.server_url()}", self._fetch_kubeconfig,
@@ -289,6 +312,10 @@ class VagrantProvider(Provider):
         ]
 
     # -- other operations
+
+    def registry_hostonly_steps(self, after: str) -> list[Step]:
+        """The registry and caches published on the host-only address (once it exists), for the VMs."""
+        return vagrant_registry.hostonly_steps(self.cfg, after)
 
     def down(self, ctx: Context) -> None:
         if not self.settings_path.is_file():
@@ -318,7 +345,7 @@ class VagrantProvider(Provider):
         if available is not None:
             findings.append(Finding("memory", enough, f"{available} MiB available, VMs need {required} MiB",
                                     "" if enough else "lower the VM sizes in devcluster.yaml"))
-        return findings
+        return findings + registry_steps.port_findings(self.cfg, self.seams.busy_ports)
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
@@ -333,10 +360,15 @@ class VagrantProvider(Provider):
         return out
 
     def load_images(self, ctx: Context, images: list[str]) -> list[str]:
-        """`docker save` streamed over SSH into each VM's `ctr -n k8s.io images import -` (the kubelet's
-        containerd namespace), one node after another; nothing lands on disk on either side."""
+        """With the registry on: pushed to it (only changed layers travel), and the VMs pull
+        localhost:<port>/... through their hosts.toml / registries.yaml. Without: `docker save` streamed over
+        SSH into each VM's `ctr -n k8s.io images import -` (the kubelet's containerd namespace), one node after
+        another; nothing lands on disk on either side."""
         self.require_cluster()
         runner.require("docker", "install Docker: the images are read from this machine's Docker")
+        if self.cfg.registry.enabled:
+            image_loading.push_images(self.cfg, images, ctx.console.print, ctx.echo)
+            return [n.name for n in self.nodes]
         targets = self.ssh_targets()
         importer = self.distribution.image_import
         loaded = []
