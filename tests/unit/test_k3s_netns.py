@@ -37,14 +37,16 @@ TOKEN_PATH = "etc/rancher/k3s/token"
 cluster = netns.cluster  # the shared module-scoped fixture: node1 and node2, each sshd in its own namespace
 
 FAKE_K3S = r'''
-# The "k3s binary": records its argv and the token file's mode (never its content), then exits 0.
+# The "k3s binary": records its argv, the token file's mode (never its content) and whether registries.yaml
+# was there when it started (k3s reads it only then), then exits 0.
 import json, os, sys
 token_file = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--token-file=")), None)
 mode = None
 if token_file and os.path.exists(ROOT + token_file):
     mode = format(os.stat(ROOT + token_file).st_mode & 0o777, "o")
 with open(LOG, "a") as fh:
-    fh.write(json.dumps({"argv": sys.argv[1:], "token_mode": mode}) + "\n")
+    fh.write(json.dumps({"argv": sys.argv[1:], "token_mode": mode,
+                         "registries": os.path.exists(ROOT + "/etc/rancher/k3s/registries.yaml")}) + "\n")
 '''
 
 FAKE_SYSTEMCTL = r'''
@@ -333,3 +335,52 @@ def test_install_script_is_shellcheck_clean() -> None:
     proc = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True, timeout=60,
                           env={**os.environ})
     assert proc.returncode == 0, proc.stdout
+
+
+def k3s_stdin(tmp_path: Path, upstreams: list[str]) -> tuple[str, str]:
+    """The real K3s.install_stdin() (token and registries.yaml) for a cluster with the registry and caches on,
+    and the registries.yaml it carries."""
+    from devcluster.config.schema import RegistryConfig, RegistryMirrorsConfig, VagrantConfig
+    from devcluster.local.state import State
+    from devcluster.providers.vagrant.distribution import Machines
+    from devcluster.providers.vagrant.k3s import K3s
+    from devcluster.providers.vagrant.registry import k3s_registries_yaml
+
+    reg = RegistryConfig(enabled=True, mirrors=RegistryMirrorsConfig(enabled=True, upstreams=upstreams))
+    machines = Machines(VagrantConfig(), State(tmp_path / "state"), [], dict, SshSession, reg)
+    return K3s(machines).install_stdin(), k3s_registries_yaml(reg, VagrantConfig())
+
+
+@needs_netns
+def test_registries_yaml_from_stdin_is_in_place_before_k3s_starts_and_a_change_restarts_it(cluster, rig: Rig,  # type: ignore[no-untyped-def]
+                                                                                           tmp_path: Path) -> None:
+    nodes, cfg = cluster
+    env = server_env(nodes, 0, joining=False)
+    stdin, registries = k3s_stdin(tmp_path, ["docker.io"])
+    result = install(cfg, "node1", rig, "server", env, None, stdin=stdin)
+    written = rig.root / "etc/rancher/k3s/registries.yaml"
+    assert written.read_text() == registries
+    assert "http://192.168.56.1:5002" in registries and "localhost:5001" in registries
+    assert stat.S_IMODE(written.stat().st_mode) == 0o644
+    assert [c["registries"] for c in rig.k3s_calls()] == [True], "k3s reads it when it starts: it must be there"
+    assert registries not in result.stdout and "REGISTRIES_YAML_B64" not in json.dumps(rig.systemctl_calls())
+    assert "etc/rancher/k3s/registries.yaml.tmp" not in rig.written()
+
+    again = install(cfg, "node1", rig, "server", env, None, stdin=stdin)
+    assert "already configured" in again.stdout and len(rig.k3s_calls()) == 1
+
+    token_line = stdin.splitlines()[0]
+    changed, registries = k3s_stdin(tmp_path, ["docker.io", "quay.io"])
+    assert changed.splitlines()[0] == token_line, "same cluster, same token"
+    install(cfg, "node1", rig, "server", env, None, stdin=changed)
+    assert written.read_text() == registries and "quay.io" in registries
+    assert rig.systemctl_calls()[-1] == ["restart", "k3s"], "k3s reads registries.yaml only at start"
+
+
+@needs_netns
+def test_bad_registries_on_stdin_is_refused_before_anything_is_written(cluster, rig: Rig) -> None:  # type: ignore[no-untyped-def]
+    nodes, cfg = cluster
+    with pytest.raises(DevclusterError):
+        install(cfg, "node1", rig, "server", server_env(nodes, 0, joining=False), None,
+                stdin=f"TOKEN={secrets.token_hex(32)}\nREGISTRIES_YAML_B64=not*base64!\n")
+    assert rig.written() == [] and rig.k3s_calls() == []

@@ -234,3 +234,113 @@ def test_doctor_says_a_registry_port_is_free_ours_or_taken(setup, dockerd) -> No
         squatter.listen()
         local = port_findings(cfg, busy_ports)[0]
     assert not local.ok and "taken by something else" in local.detail
+
+
+# ----------------------------------------------------------------- published on a second address (Vagrant)
+# 127.0.0.2 stands in for the host-only address 192.168.56.1 the VMs reach this machine at: any 127/8 address
+# is on loopback here, and docker can publish on it like on a vboxnetN address, with no packet leaving.
+SECOND = "127.0.0.2"
+
+
+def bindings(dockerd: Dockerd, name: str) -> set[str]:
+    ports = inspect(dockerd, name)["HostConfig"]["PortBindings"]["5000/tcp"]
+    return {f"{b['HostIp']}:{b['HostPort']}" for b in ports}
+
+
+def answers_on(address: str, port: int) -> bool:
+    with urllib.request.urlopen(f"http://{address}:{port}/v2/", timeout=5) as resp:
+        return resp.status == 200
+
+
+def test_a_container_published_on_a_second_address_is_left_alone_by_a_loopback_only_ensure(setup, dockerd) -> None:  # type: ignore[no-untyped-def]
+    """A Vagrant cluster's containers publish on 127.0.0.1 and the host-only address; a kind `up` on the same
+    machine (127.0.0.1 only) must not strip the VMs' binding."""
+    cfg, _ = setup
+    (local,) = [c for c in containers(cfg.registry) if not c.upstream]
+    both = local.published_on(SECOND)
+    assert both.addresses == ("127.0.0.1", SECOND)
+    assert registry_containers.ensure(both) == "created"
+    assert bindings(dockerd, local.name) == {f"127.0.0.1:{local.port}", f"{SECOND}:{local.port}"}
+    assert answers_on(SECOND, local.port) and answers_on("127.0.0.1", local.port)
+    container_id = inspect(dockerd, local.name)["Id"]
+    assert registry_containers.is_running(local), "publishing on more than asked is what kind wants too"
+    assert registry_containers.ensure(local) == "started"
+    assert inspect(dockerd, local.name)["Id"] == container_id
+    assert bindings(dockerd, local.name) == {f"127.0.0.1:{local.port}", f"{SECOND}:{local.port}"}
+
+
+def test_a_container_lacking_the_second_address_is_replaced_keeping_its_networks_and_data(setup, dockerd,  # type: ignore[no-untyped-def]
+                                                                                         tmp_path) -> None:
+    """What `registry-hostonly` does after the first VM made the host-only interface: the kind-made container
+    (127.0.0.1, on the `kind` network) is replaced by one on both addresses, still on `kind`, same volume."""
+    from devcluster.providers.registry_steps import rebind_step
+
+    cfg, ctx = setup
+    execute(container_steps(cfg), ctx)  # what kind's `up` made
+    dockerd.docker("network", "create", "kind")
+    try:
+        execute(network_step(cfg), ctx)
+        ref = f"127.0.0.1:{cfg.registry.port}/lib/kept:v1"
+        skopeo_push(oci_layout(tmp_path / "oci", "v1", 10_000), "v1", ref)
+        steps = rebind_step(cfg, "registry-hostonly", SECOND, "the VMs reach them there")
+        assert [o.status for o in execute(steps, ctx)] == ["ran"]
+        for c in containers(cfg.registry):
+            assert bindings(dockerd, c.name) == {f"127.0.0.1:{c.port}", f"{SECOND}:{c.port}"}
+            assert "kind" in inspect(dockerd, c.name)["NetworkSettings"]["Networks"], c.name
+            assert answers_on(SECOND, c.port)
+        with urllib.request.urlopen(f"http://{SECOND}:{cfg.registry.port}/v2/lib/kept/tags/list", timeout=5) as resp:
+            assert json.loads(resp.read())["tags"] == ["v1"], "the data is in the volume, which stays"
+        assert [o.status for o in execute(steps, ctx)] == ["done"]
+        assert [o.status for o in execute(container_steps(cfg) + network_step(cfg), ctx)] == ["done"] * 3, \
+            "a later kind `up` keeps the second binding"
+        assert bindings(dockerd, "devcluster-registry") == {f"127.0.0.1:{cfg.registry.port}",
+                                                             f"{SECOND}:{cfg.registry.port}"}
+    finally:
+        remove_containers(cfg, purge=True)
+        dockerd.docker("network", "rm", "kind", check=False)
+
+
+def test_vagrant_image_load_with_the_registry_on_pushes_and_opens_no_ssh(setup, dockerd, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The VMs pull localhost:<port>/... through their hosts.toml: `image load` pushes to the local registry
+    (the real docker client and registry), never streams into the VMs (no VM here: SSH must not be asked)."""
+    from devcluster.providers import vagrant as vp
+
+    cfg, ctx = setup
+    execute(container_steps(cfg), ctx)
+    vcfg = load(None, {"registry.enabled": True, "registry.port": cfg.registry.port,
+                       "registry.image": cfg.registry.image, "provider": "vagrant"})
+    state = State(vcfg.state_path)
+    state.root.mkdir(parents=True, exist_ok=True)
+    state.write_json("vagrant.json", {})  # the cluster exists
+
+    def no_ssh(target):  # type: ignore[no-untyped-def]
+        raise AssertionError("image load with the registry on must not SSH into the VMs")
+
+    provider = vp.VagrantProvider(vcfg, state, vp.HostSeams(connect=no_ssh))
+    vctx = Context(vcfg, state, Console(file=io.StringIO(), width=200), provider)
+    ref = "ghcr.io/forail-platform/forail-ui:dev"
+    import_image(dockerd, tmp_path, ref, b"u" * 20_000)
+    assert provider.load_images(vctx, [ref]) == [n.name for n in provider.nodes]
+    with urllib.request.urlopen(f"http://127.0.0.1:{cfg.registry.port}/v2/forail-platform/forail-ui/tags/list",
+                                timeout=5) as resp:
+        assert json.loads(resp.read())["tags"] == ["dev"]
+    first = uploads(dockerd)
+    provider.load_images(vctx, [ref])
+    assert uploads(dockerd) == first, "unchanged: nothing sent"
+
+
+def test_vagrant_doctor_checks_the_registry_ports(setup, dockerd, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from devcluster.providers import vagrant as vp
+    from devcluster.providers.doctor import busy_ports
+
+    cfg, ctx = setup
+    vcfg = load(None, {"registry.enabled": True, "registry.port": cfg.registry.port,
+                       "registry.image": cfg.registry.image, "provider": "vagrant"})
+    seams = vp.HostSeams(networks_conf=tmp_path / "none", memory_mib=lambda: None,
+                         proc_modules=tmp_path / "none", libvirtd_active=lambda: False, busy_ports=busy_ports)
+    provider = vp.VagrantProvider(vcfg, State(vcfg.state_path), seams)
+    (free,) = [f for f in provider.doctor_checks() if f.what == "devcluster-registry"]
+    assert free.ok and free.detail == f"127.0.0.1:{cfg.registry.port} is free"
+    execute(container_steps(cfg), ctx)
+    (ours,) = [f for f in provider.doctor_checks() if f.what == "devcluster-registry"]
+    assert ours.ok and ours.detail.endswith("is devcluster-registry's")
