@@ -179,11 +179,12 @@ class Hosting:
         }
 
 
-def hosting(reg: RegistryConfig, runs_local: bool) -> Hosting | None:
-    """`registry.host` when given (a registry you run), else the local one when this provider runs it."""
+def hosting(reg: RegistryConfig, runs_local: bool, from_cluster_network: str = "") -> Hosting | None:
+    """`registry.host` when given (a registry you run), else the local one when this provider runs it;
+    ``from_cluster_network``: how pods reach it (default: by name on the `kind` network)."""
     if reg.host:
         return Hosting(reg.host, reg.host, reg.host)
     if reg.enabled and runs_local:
-        inside = f"{LOCAL_NAME}:{CONTAINER_PORT}"
+        inside = from_cluster_network or f"{LOCAL_NAME}:{CONTAINER_PORT}"
         return Hosting(f"localhost:{reg.port}", f"localhost:{reg.port}", inside)
     return None

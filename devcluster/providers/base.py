@@ -104,6 +104,11 @@ class Provider(ABC):
         """Host checks beyond the tools (VirtualBox's host-only ranges, memory, ...)."""
         return []
 
+    def registry_from_cluster_network(self) -> str:
+        """host:port at which pods reach the local registry (KEP-1755's hostFromClusterNetwork); '': by the
+        container's name on the `kind` network."""
+        return ""
+
     def describe(self) -> dict[str, Any]:
         access = self.access()
         return {"provider": self.name, "kubeconfig": str(access.kubeconfig or ""), "context": access.context}

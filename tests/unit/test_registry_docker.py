@@ -300,7 +300,8 @@ def test_a_container_lacking_the_second_address_is_replaced_keeping_its_networks
         dockerd.docker("network", "rm", "kind", check=False)
 
 
-def test_vagrant_image_load_with_the_registry_on_pushes_and_opens_no_ssh(setup, dockerd, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_vagrant_image_load_with_the_registry_on_pushes_and_opens_no_ssh(setup, dockerd, tmp_path,  # type: ignore[no-untyped-def]
+                                                                        monkeypatch) -> None:
     """The VMs pull localhost:<port>/... through their hosts.toml: `image load` pushes to the local registry
     (the real docker client and registry), never streams into the VMs (no VM here: SSH must not be asked)."""
     from devcluster.providers import vagrant as vp
@@ -313,10 +314,11 @@ def test_vagrant_image_load_with_the_registry_on_pushes_and_opens_no_ssh(setup, 
     state.root.mkdir(parents=True, exist_ok=True)
     state.write_json("vagrant.json", {})  # the cluster exists
 
-    def no_ssh(target):  # type: ignore[no-untyped-def]
+    def no_ssh(*args):  # type: ignore[no-untyped-def]
         raise AssertionError("image load with the registry on must not SSH into the VMs")
 
     provider = vp.VagrantProvider(vcfg, state, vp.HostSeams(connect=no_ssh))
+    monkeypatch.setattr(provider, "ssh_targets", no_ssh)  # nor ask Vagrant for the VMs' SSH settings
     vctx = Context(vcfg, state, Console(file=io.StringIO(), width=200), provider)
     ref = "ghcr.io/forail-platform/forail-ui:dev"
     import_image(dockerd, tmp_path, ref, b"u" * 20_000)

@@ -208,3 +208,17 @@ def test_k3s_install_sends_only_the_token_when_the_registry_is_off(vagrant_env) 
     ctx = provider_for(vagrant_env, **{"vagrant.distribution": "k3s", "vagrant.k3s_sha256": "0" * 64})
     distribution = ctx.provider.distribution
     assert distribution.install_stdin() == f"TOKEN={distribution.token()}\n"
+
+
+def test_the_kep_1755_document_names_the_host_only_address_for_pods(vagrant_env, fake_api) -> None:  # type: ignore[no-untyped-def]
+    """Pods on the VMs cannot resolve the container's name (there is no `kind` network): they reach the
+    registry where the VMs' containerd does. The plan's step, applied to the in-memory API server."""
+    from devcluster.plan import up_steps
+
+    ctx = provider_for(vagrant_env, **REGISTRY)
+    fake_api.write_kubeconfig(ctx.state.kubeconfig, ctx.provider.access().context or "")
+    steps = [s for s in up_steps(ctx.config, ctx.provider, skip_stack=True) if s.name == "registry-hosting"]
+    assert [o.status for o in execute(steps, ctx)] == ["ran"]
+    cm = fake_api.get("v1", "configmaps", "local-registry-hosting", "kube-public")
+    doc = yaml.safe_load(cm["data"]["localRegistryHosting.v1"])
+    assert doc["hostFromClusterNetwork"] == "192.168.56.1:5001" and doc["hostFromContainerRuntime"] == "localhost:5001"

@@ -313,6 +313,9 @@ class VagrantProvider(Provider):
 
     # -- other operations
 
+    def registry_from_cluster_network(self) -> str:
+        return f"{vagrant_registry.host_address(self.cfg.vagrant)}:{self.cfg.registry.port}"
+
     def registry_hostonly_steps(self, after: str) -> list[Step]:
         """The registry and caches published on the host-only address (once it exists), for the VMs."""
         return vagrant_registry.hostonly_steps(self.cfg, after)
