@@ -25,8 +25,10 @@ from devcluster.clients.registry import hosts_files, k3s_registries, via_host
 from devcluster.engine.steps import Context, execute
 from devcluster.providers import vagrant as vp
 from devcluster.providers.vagrant import registry as vagrant_registry
-from tests.unit.test_vagrant import vagrant_env  # noqa: F401  (the fixture: fake vagrant, recording SSH)
+from tests.unit import test_vagrant
 from tests.unit.test_vagrantfile import VAGRANTFILE, machines, needs_ruby, needs_vagrant, probe, settings
+
+vagrant_env = test_vagrant.vagrant_env  # the fixture: fake vagrant, recording SSH sessions, in-memory API server
 
 REGISTRY = {"registry.enabled": True, "registry.mirrors.enabled": True,
             "registry.mirrors.upstreams": ["docker.io", "registry.k8s.io"]}
