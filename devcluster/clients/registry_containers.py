@@ -7,7 +7,9 @@ no secret is ever part of argv (`ps`, logs, error messages).
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -51,12 +53,36 @@ def mismatch(c: RegistryContainer, doc: dict[str, Any]) -> str:
     image = doc.get("Config", {}).get("Image", "")
     if image != c.image:
         return f"runs {image}, the config asks for {c.image}"
-    bindings = (doc.get("HostConfig", {}).get("PortBindings") or {}).get(f"{CONTAINER_PORT}/tcp") or []
-    published = [f"{b.get('HostIp', '')}:{b.get('HostPort', '')}" for b in bindings]
+    published = [f"{b.get('HostIp', '')}:{b.get('HostPort', '')}" for b in _bindings(doc)]
     missing = [f"{address}:{c.port}" for address in c.addresses if f"{address}:{c.port}" not in published]
     if missing:
         return f"publishes {', '.join(published) or 'nothing'}, the config asks for {', '.join(missing)} too"
     return ""
+
+
+def _bindings(doc: dict[str, Any]) -> list[dict[str, str]]:
+    return list((doc.get("HostConfig", {}).get("PortBindings") or {}).get(f"{CONTAINER_PORT}/tcp") or [])
+
+
+def address_present(address: str) -> bool:
+    """Whether this machine has ``address`` on an interface now: a bind to (address, 0), which sends no
+    packet. Docker cannot publish on an address the host lacks (a host-only one before VirtualBox made it)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((address, 0))
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return False
+            raise
+    return True
+
+
+def kept_addresses(doc: dict[str, Any]) -> list[str]:
+    """The specific host addresses a container publishes on that this machine still has: a replacement
+    keeps them, since another cluster (a Vagrant one's host-only address) may pull through them."""
+    hosts = dict.fromkeys(b.get("HostIp", "") for b in _bindings(doc))
+    return [a for a in hosts if a not in ("", "0.0.0.0", "::") and address_present(a)]
 
 
 def networks(doc: dict[str, Any]) -> list[str]:
@@ -94,13 +120,15 @@ def wait_answering(c: RegistryContainer, timeout: float = 30) -> None:
 def ensure(c: RegistryContainer, environ: Mapping[str, str] | None = None) -> str:
     """Make ``c`` run as configured; what was done. A container of another image or port, or without one of
     ``c.addresses``, is replaced: its data is in the volume (or the storage dir), which stays, and the new one
-    joins the networks the old one was on (a kind cluster sharing the caches reaches them on `kind`)."""
+    publishes on the addresses the old one did too and joins the networks it was on (the containers are
+    shared: a Vagrant cluster's host-only binding, a kind cluster's `kind` network)."""
     doc = inspect(c.name)
     if doc is not None and not mismatch(c, doc):
         runner.run(["docker", "start", c.name], timeout=60, hint=DOCKER_HINT)
         wait_answering(c)
         return "started"
     if doc is not None:
+        c = c.published_on(*kept_addresses(doc))
         runner.run(["docker", "rm", "-f", c.name], timeout=60, hint=DOCKER_HINT)
     secrets = c.secret_env(environ)
     where = ", ".join(f"{address}:{c.port}" for address in c.addresses)

@@ -269,6 +269,22 @@ def test_a_container_published_on_a_second_address_is_left_alone_by_a_loopback_o
     assert bindings(dockerd, local.name) == {f"127.0.0.1:{local.port}", f"{SECOND}:{local.port}"}
 
 
+def test_a_kind_style_replace_for_another_image_keeps_the_second_address(setup, dockerd) -> None:  # type: ignore[no-untyped-def]
+    """A kind `up` asking for another registry image replaces the container; the Vagrant cluster's binding on
+    the second address stays (the address is still on this machine), so its VMs keep their caches."""
+    import dataclasses
+
+    cfg, _ = setup
+    (local,) = [c for c in containers(cfg.registry) if not c.upstream]
+    registry_containers.ensure(local.published_on(SECOND))
+    other = "devcluster-test/registry:other"
+    dockerd.docker("tag", realdocker.REGISTRY_IMAGE, other)
+    assert registry_containers.ensure(dataclasses.replace(local, image=other)) == "replaced"
+    assert inspect(dockerd, local.name)["Config"]["Image"] == other
+    assert bindings(dockerd, local.name) == {f"127.0.0.1:{local.port}", f"{SECOND}:{local.port}"}
+    assert answers_on(SECOND, local.port)
+
+
 def test_a_container_lacking_the_second_address_is_replaced_keeping_its_networks_and_data(setup, dockerd,  # type: ignore[no-untyped-def]
                                                                                          tmp_path) -> None:
     """What `registry-hostonly` does after the first VM made the host-only interface: the kind-made container

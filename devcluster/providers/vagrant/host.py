@@ -8,17 +8,16 @@ refused before anything is created, with the commands that fix it.
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import platform
 import re
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from devcluster.clients import runner
+from devcluster.clients.registry_containers import address_present
 from devcluster.clients.ssh import SshSession, SshTarget
 from devcluster.providers.doctor import busy_ports
 
@@ -102,21 +101,6 @@ def virtualization_conflicts(proc_modules: Path, libvirtd: Callable[[], bool]) -
         problems.append((f"{module} is in use ({count} holder(s)): a KVM guest is running and holds the "
                          "virtualization extensions", KVM_GUEST_FIX))
     return problems
-
-
-def address_present(address: str) -> bool:
-    """Whether this machine has ``address`` on an interface now (the host-only one exists only once VirtualBox
-    made vboxnetN): a bind to (address, 0), which sends no packet. Docker cannot publish on an address the
-    host lacks."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((address, 0))
-        except OSError as exc:
-            if exc.errno == errno.EADDRNOTAVAIL:
-                return False
-            raise
-    return True
 
 
 @dataclass(frozen=True)
