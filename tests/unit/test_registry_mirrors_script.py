@@ -128,8 +128,9 @@ def test_the_script_is_shellcheck_clean() -> None:
 
 @pytest.mark.skipif(bool(registry_skip_reason()), reason=registry_skip_reason() or "runs")
 def test_a_real_containerd_pulls_through_the_cache_with_the_installed_files(tmp_path: Path) -> None:
-    """The script's output, end to end: `ctr --hosts-dir <the certs.d it installed>` pulls from the cache, and
-    the upstream never sees containerd (only the cache fetching the image once)."""
+    """The script's output, end to end: `ctr --hosts-dir <the certs.d it installed>` pulls from the cache, the
+    upstream never sees containerd (only the cache fetching the image once), and a second node's pull costs
+    the upstream 0 bytes."""
     upstream = Registry(tmp_path / "upstream", free_port()).start()
     cache_port = free_port()
     reg = registry_config(port=cache_port - 1, upstreams=(UPSTREAM,), remotes={UPSTREAM: upstream.url})
@@ -137,7 +138,7 @@ def test_a_real_containerd_pulls_through_the_cache_with_the_installed_files(tmp_
     assert f'[host."http://127.0.0.1:{cache_port}"]' in files[f"{UPSTREAM}/hosts.toml"]
     (mirror,) = mirrors(reg)
     cache = Registry(tmp_path / "cache", cache_port, env=mirror.env()).start()  # as the cache container is run
-    node = Containerd()
+    node, second = Containerd(), Containerd()
     try:
         skopeo_push(oci_layout(tmp_path / "oci", "v1", 200_000), "v1", f"127.0.0.1:{upstream.port}/lib/app:v1")
         root = tmp_path / "node"
@@ -147,8 +148,13 @@ def test_a_real_containerd_pulls_through_the_cache_with_the_installed_files(tmp_
         mark, cache_mark = upstream.mark(), cache.mark()
         node.start().pull(f"{UPSTREAM}/lib/app:v1", root / CERTS)
         assert "containerd" in cache.served(cache_mark).agents
-        assert "containerd" not in upstream.served(mark).agents
+        cold = upstream.served(mark)
+        assert "containerd" not in cold.agents and cold.bytes > 200_000  # only the cache fetched it
+        mark = upstream.mark()
+        second.start().pull(f"{UPSTREAM}/lib/app:v1", root / CERTS)  # another VM, same files
+        assert upstream.served(mark).bytes == 0, "the second node's pull never reaches the upstream"
     finally:
+        second.stop()
         node.stop()
         cache.stop()
         upstream.stop()
