@@ -21,6 +21,7 @@ from devcluster.clients.access import ClusterAccess, NodeAccess
 from devcluster.config import KIND_VERSION, Config
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
+from devcluster.local import pushed_images
 from devcluster.local.state import State, write_private
 from devcluster.providers import image_loading, registry_steps
 from devcluster.providers.base import Provider
@@ -223,7 +224,8 @@ class KindProvider(Provider):
                                   "create it with `devcluster up --provider kind`")
         nodes = runner.run(["kind", "get", "nodes", "--name", self.cfg.name], timeout=60, hint=KIND_HINT).stdout.split()
         if self.cfg.registry.enabled:  # pods pull localhost:<port>/... through the node's hosts.toml
-            image_loading.push_images(self.cfg, images, ctx.console.print, ctx.echo)
+            pushed_images.record(self.state, image_loading.push_images(self.cfg, images, ctx.console.print,
+                                                                       ctx.echo))
         else:
             image_loading.archive_into_nodes(self.cfg.name, nodes, images, ctx.console.print, ctx.echo)
         return nodes

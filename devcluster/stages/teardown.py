@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from devcluster.engine.events import Observer, ignore, reported
 from devcluster.engine.steps import Context
 from devcluster.errors import DevclusterError
-from devcluster.local import hosts
+from devcluster.local import hosts, pushed_images
 
 
 @dataclass
@@ -49,6 +49,7 @@ def take_down(ctx: Context, observer: Observer = ignore, purge_registry: bool = 
                       result.problems):
             try:
                 result.done += [f"removed {item}" for item in remove_containers(cfg, purge=True)]
+                pushed_images.forget(ctx.state)  # the stack's values must not name images that are gone
             except DevclusterError as exc:
                 result.problems.append(f"the registry was not removed: {exc.message}")
     return result
