@@ -159,11 +159,13 @@ class KindProvider(Provider):
         made = yaml.safe_load(self.config_path.read_text()) or {}
         changes = config_drift(made, render_config(self.cfg))
         if changes:
+            hint = ("kind cannot change a running cluster: `devcluster down` then `devcluster up` (the state dir "
+                    "and generated secrets are kept), or revert devcluster.yaml")
+            if any(c.startswith("registry:") for c in changes):
+                hint += ("; the registry and caches are on by default now: to keep a cluster made "
+                         "without them, set registry.enabled and registry.mirrors.enabled to false")
             raise DevclusterError(
-                f"kind cluster {self.cfg.name!r} was created with another configuration: {'; '.join(changes)}",
-                "kind cannot change a running cluster: `devcluster down` then `devcluster up` (the state dir "
-                "and generated secrets are kept), or revert devcluster.yaml",
-            )
+                f"kind cluster {self.cfg.name!r} was created with another configuration: {'; '.join(changes)}", hint)
 
     def _create(self, ctx: Context) -> None:
         write_private(self.config_path, yaml.safe_dump(render_config(self.cfg), sort_keys=False))

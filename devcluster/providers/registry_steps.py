@@ -30,10 +30,24 @@ def container_steps(cfg: Config) -> list[Step]:
         steps.append(Step(
             "registry" if not c.upstream else f"mirror-{c.name.removeprefix('devcluster-mirror-')}",
             f"{what}: container {c.name} on 127.0.0.1:{c.port} ({storage}, kept across down), "
-            f"image {c.image.split('@')[0]}",
-            lambda ctx, c=c: ctx.console.print(f"  {c.name}: {rc.ensure(c)}"),
-            lambda ctx, c=c: rc.is_running(c), hint=f"docker logs {c.name}"))
+            f"image {c.image.split('@')[0]}" + (" (when it does not answer, nodes pull from the upstream)"
+                                                if c.upstream else ""),
+            lambda ctx, c=c: _ensure(ctx, c),
+            (lambda ctx, c=c: rc.made(c)) if c.upstream else (lambda ctx, c=c: rc.is_running(c)),
+            hint=f"docker logs {c.name}"))
     return steps
+
+
+def _ensure(ctx: Context, c: RegistryContainer) -> None:
+    """A cache that does not answer (offline, its upstream down) costs speed, never a pull: containerd falls
+    back to the upstream. So it is a warning, and `up` goes on; the local registry has no such fallback."""
+    try:
+        ctx.console.print(f"  {c.name}: {rc.ensure(c)}")
+    except rc.NotAnswering as exc:
+        if not c.upstream:
+            raise
+        ctx.console.print(f"  [yellow]warning:[/yellow] {exc.message}; {exc.hint or ''} Nodes pull {c.upstream} "
+                          "images from the upstream itself meanwhile; docker keeps restarting the cache.")
 
 
 def network_step(cfg: Config, network: str = KIND_NETWORK) -> list[Step]:
@@ -72,7 +86,8 @@ def node_files_step(cfg: Config) -> list[Step]:
         return []
 
     def done(ctx: Context) -> bool:
-        return all(_node_file(node, path) == text for node in _node_names(cfg) for path, text in files.items())
+        nodes = _node_names(cfg)  # none yet: not done (all() of nothing would say it is)
+        return bool(nodes) and all(_node_file(node, path) == text for node in nodes for path, text in files.items())
 
     def act(ctx: Context) -> None:
         for node in _node_names(cfg):

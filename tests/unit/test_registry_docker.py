@@ -320,3 +320,30 @@ def test_status_shows_each_container_its_address_and_disk_use(setup, dockerd, tm
     assert data["registry"]["advertised"] == f"localhost:{cfg.registry.port}"
     table = CliRunner().invoke(app, ["status", "--config", cfg.source], env={"COLUMNS": "250"}).output
     assert "devcluster-registry" in table and "exited" in table and "volume devcluster-registry-data" in table
+
+
+def test_a_cache_whose_upstream_does_not_answer_warns_and_up_goes_on(setup, dockerd, write_config) -> None:  # type: ignore[no-untyped-def]
+    """Offline (here: the upstream is a port nothing listens on, on the test's own bridge) the real
+    distribution cache exits at start and docker restarts it. That must not fail `up`: containerd pulls from
+    the upstream meanwhile. The step warns within seconds (not the 30 s answer timeout) and a re-run only
+    checks; the local registry, which has no fallback, is unaffected."""
+    import time
+
+    cfg, ctx = setup
+    port = cfg.registry.port
+    with socket.socket() as s:
+        s.bind((BRIDGE_ADDRESS, 0))
+        closed = s.getsockname()[1]  # released again: nothing listens there
+    offline = load(write_config(
+        f"registry:\n  enabled: true\n  port: {port}\n  image: {realdocker.REGISTRY_IMAGE}\n"
+        f"  mirrors:\n    enabled: true\n    upstreams: [registry.test]\n"
+        f"    remotes:\n      registry.test: http://{BRIDGE_ADDRESS}:{closed}\n"))
+    octx = Context(offline, ctx.state, ctx.console, KindProvider(offline, ctx.state))
+    started = time.monotonic()
+    outcomes = execute(container_steps(offline), octx)
+    took = time.monotonic() - started
+    assert [o.status for o in outcomes] == ["ran", "ran"]
+    said = ctx.console.file.getvalue()  # type: ignore[attr-defined]
+    assert "warning:" in said and "devcluster-mirror-registry-test does not answer" in said, said
+    assert took < 20, f"the warning came after {took:.1f} s"
+    assert [o.status for o in execute(container_steps(offline), octx)] == ["done", "done"], "a re-run only checks"
