@@ -26,7 +26,7 @@ from devcluster.local.state import State, write_private
 from devcluster.providers import image_loading, registry_steps
 from devcluster.providers.base import Provider
 from devcluster.providers.doctor import HELM_TOOL, KUBECTL_TOOL, Finding, Tool
-from devcluster.providers.kind_lifecycle import KindLifecycle
+from devcluster.providers.kind_lifecycle import KindLifecycle, node_names
 from devcluster.providers.steps import kubeconfig_reachable, nodes_ready_step, reachable_step
 
 KIND_HINT = (f"install kind {KIND_VERSION}: bash scripts/install-tools.sh, or "
@@ -224,7 +224,7 @@ class KindProvider(Provider):
         if not self.cluster_exists():
             raise DevclusterError(f"no kind cluster {self.cfg.name!r}",
                                   "create it with `devcluster up --provider kind`")
-        nodes = runner.run(["kind", "get", "nodes", "--name", self.cfg.name], timeout=60, hint=KIND_HINT).stdout.split()
+        nodes = node_names(self.cfg.name, KIND_HINT)
         if self.cfg.registry.enabled:  # pods pull localhost:<port>/... through the node's hosts.toml
             pushed_images.record(self.state, image_loading.push_images(self.cfg, images, ctx.console.print,
                                                                        ctx.echo))
