@@ -147,9 +147,12 @@ def down(
     and the failures are listed at the end (exit 1).
 
     For `existing` clusters only the hosts block is removed; use
-    `devcluster stack uninstall` for the releases.
+    `devcluster stack uninstall` for the releases. The local registry and the caches are
+    shared by every cluster on this machine and kept, unless `--purge-registry`.
 
     Example: devcluster down --purge
+
+    Example: devcluster down --purge-registry
     """
     from devcluster.stages import teardown
 

@@ -42,6 +42,10 @@ def take_down(ctx: Context, observer: Observer = ignore, purge_registry: bool = 
                     result.done.append(f"removed the devcluster {cfg.name} block from {hf.path}")
             except DevclusterError as exc:
                 result.problems.append(f"the hosts block in {hf.path} was not removed: {exc.message}")
+    kept = ctx.provider.registry_containers()
+    if kept and not purge_registry:  # shared with every cluster here, and their data is the point: say what stays
+        result.done.append(f"kept {', '.join(c.name for c in kept)} (shared by every cluster on this machine; "
+                           "`devcluster down --purge-registry` removes them and their data)")
     if purge_registry:
         from devcluster.providers.registry_steps import remove_containers
 
