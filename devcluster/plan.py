@@ -17,7 +17,8 @@ from devcluster.stages.registry import advertise_step
 def up_steps(cfg: Config, provider: Provider, skip_stack: bool = False) -> list[Step]:
     steps = provider.cluster_steps()
     steps += prerequisite_steps(cfg, provider.ingress_address(), provider.bundled_local_path())
-    steps += advertise_step(hosting(cfg.registry, runs_local=any(s.name == "registry" for s in steps),
+    runs_local = any(not c.upstream for c in provider.registry_containers())
+    steps += advertise_step(hosting(cfg.registry, runs_local=runs_local,
                                     from_cluster_network=provider.registry_from_cluster_network()))
     if cfg.stack.enabled and not skip_stack and cfg.stack.releases:
         from devcluster.stages.stack import stack_steps

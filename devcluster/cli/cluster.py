@@ -147,9 +147,12 @@ def down(
     and the failures are listed at the end (exit 1).
 
     For `existing` clusters only the hosts block is removed; use
-    `devcluster stack uninstall` for the releases.
+    `devcluster stack uninstall` for the releases. The local registry and the caches are
+    shared by every cluster on this machine and kept, unless `--purge-registry`.
 
     Example: devcluster down --purge
+
+    Example: devcluster down --purge-registry
     """
     from devcluster.stages import teardown
 
@@ -177,7 +180,8 @@ def status(
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
     yes: YesOpt = False,
 ) -> None:
-    """Show nodes, prerequisite health and the hosts entry; exits 1 when the cluster cannot be reached.
+    """Show nodes, prerequisite health, the local registry and caches, and the hosts entry; exits 1 when the
+    cluster cannot be reached.
 
     Example: devcluster status --output json | jq .nodes
     """
@@ -220,6 +224,18 @@ def _print_status(data: dict[str, Any]) -> None:
         for k, v in data["prerequisites"].items():
             t.add_row(k, "yes" if v["ok"] else "[red]no[/red]", escape(str(v["detail"])))
         console.print(t)
+    registry = data.get("registry") or {}
+    if registry.get("containers"):
+        t = Table("registry", "role", "state", "address", "storage", "disk")
+        for c in registry["containers"]:
+            state = c["state"] if c["state"] == "running" else f"[red]{escape(c['state'])}[/red]"
+            t.add_row(c["name"], c["role"], state, escape(c["address"]), escape(c["storage"]), c["disk"])
+        console.print(t)
+    if registry.get("error"):
+        err_console.print(f"registry: {escape(registry['error'])}", highlight=False)
+    if registry.get("advertised"):
+        console.print(f"registry advertised to the cluster (kube-public/local-registry-hosting): "
+                      f"{escape(registry['advertised'])}")
     entries = data["hosts"]["entries"]
     console.print(f"hosts ({data['hosts']['file']}): " +
                   (", ".join(f"{e['ip']} {' '.join(e['hostnames'])}" for e in entries) or "no entry"))

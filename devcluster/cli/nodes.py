@@ -49,12 +49,14 @@ def image_load(
     config_file: ConfigOpt = None,
     provider: Annotated[str | None, typer.Option("--provider", "-p", help="kind | vagrant")] = None,
 ) -> None:
-    """Load locally built images into every node, so pods use them without any registry.
+    """Load locally built images into the cluster, so pods use them without pulling from the internet.
 
-    kind: `kind load docker-image`; vagrant: `docker save` streamed over SSH into each VM's
-    `ctr -n k8s.io images import -`. An existing cluster's nodes are not ours to reach: push instead.
-    Tag the build with the chart's repository, then install with that tag (`--image-tag` also sets
-    pullPolicy IfNotPresent, so the node's copy is used).
+    With `registry.enabled`: tagged localhost:<port>/<path> and pushed to the local registry (only the
+    layers it lacks travel; an unchanged image sends nothing), and `stack install --image-tag TAG` then
+    points the Forail images at it. Without it, kind: `docker save` then `kind load image-archive`, only
+    into nodes that lack the image; vagrant: `docker save` streamed over SSH into each VM's containerd.
+    An existing cluster's nodes are not ours to reach: push instead. Tag the build with the chart's
+    repository, then install with that tag (`--image-tag` also sets pullPolicy IfNotPresent).
 
     Example:
 

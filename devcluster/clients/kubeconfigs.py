@@ -69,18 +69,12 @@ def require_context(access: ClusterAccess, data: dict[str, Any]) -> None:
 
 
 def kubeconfig_server(access: ClusterAccess) -> tuple[str, str]:
-    """(context name, server URL) the kubeconfig selects, for the safety check."""
-    from kubernetes import config as kconfig
-
+    """(context name, server URL) the kubeconfig selects, for the safety check: from the one parse of the file
+    (the client's own context listing would read and parse it again)."""
     data = read_kubeconfig(access.kubeconfig)
-    contexts, active = kconfig.list_kube_config_contexts(config_file=str(kubeconfig_location(access.kubeconfig)))
-    wanted = access.context or (active or {}).get("name")
-    chosen = None
-    for ctx in contexts:
-        if ctx["name"] == wanted:
-            chosen = ctx
-    if chosen is None:
-        raise missing_context(access.context or "", kubeconfig_location(access.kubeconfig), contexts)
+    require_context(access, data)
+    wanted = access.context or data.get("current-context")
+    chosen = next(c for c in data.get("contexts") or [] if isinstance(c, dict) and c.get("name") == wanted)
     cluster_name = chosen["context"]["cluster"]
     for cl in data.get("clusters", []):
         if cl["name"] == cluster_name:

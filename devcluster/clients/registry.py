@@ -114,6 +114,19 @@ def containers(reg: RegistryConfig) -> list[RegistryContainer]:
     return ([local_registry(reg)] if reg.enabled else []) + mirrors(reg)
 
 
+def local_reference(image: str, port: int) -> str:
+    """Where `image load` pushes ``image``: its path without the registry, under localhost:<port>.
+
+    ghcr.io/forail-platform/forail-backend:dev -> localhost:5001/forail-platform/forail-backend:dev; a
+    name without a registry (forail-backend:dev) keeps its whole path; no tag means :latest.
+    """
+    first, _, rest = image.partition("/")
+    path = rest if rest and ("." in first or ":" in first or first == "localhost") else image
+    if ":" not in path.rsplit("/", 1)[-1] and "@" not in path:
+        path += ":latest"
+    return f"localhost:{port}/{path}"
+
+
 def via_network(container: RegistryContainer) -> str:
     """From a kind node: the container by name on the `kind` network."""
     return f"http://{container.name}:{CONTAINER_PORT}"

@@ -104,16 +104,32 @@ def is_running(c: RegistryContainer) -> bool:
     return doc is not None and bool(doc.get("State", {}).get("Running")) and not mismatch(c, doc) and answers(c)
 
 
+def made(c: RegistryContainer) -> bool:
+    """The container is there as configured and docker keeps it up (running, or restarting: a cache exits
+    while its upstream does not answer, and docker starts it again); whether it answers is `status`'s matter."""
+    doc = inspect(c.name)
+    state = (doc or {}).get("State", {})
+    return doc is not None and not mismatch(c, doc) and bool(state.get("Running") or state.get("Restarting"))
+
+
+class NotAnswering(DevclusterError):
+    """The container is up but its API does not answer (a cache whose upstream is unreachable)."""
+
+
 def wait_answering(c: RegistryContainer, timeout: float = 30) -> None:
     """A cache exits when its upstream does not answer at start (distribution pings it) and docker restarts it:
-    say so rather than let the step's check fail without a reason."""
+    say so as soon as it has exited once, rather than wait out ``timeout`` or let the step's check fail
+    without a reason."""
     deadline = time.monotonic() + timeout
     while not answers(c):
-        if time.monotonic() > deadline:
+        state = (inspect(c.name) or {}).get("State", {})
+        crashed = bool(state.get("Restarting") or not state.get("Running"))
+        if time.monotonic() > deadline or crashed:
             logs = runner.run(["docker", "logs", "--tail", "5", c.name], check=False, timeout=30)
-            raise DevclusterError(f"{c.name} does not answer on 127.0.0.1:{c.port} after {timeout:.0f} s",
-                                  (f"its upstream {c.server} must answer when it starts; " if c.upstream else "")
-                                  + "last log lines: " + (logs.stdout + logs.stderr).strip()[-400:])
+            why = "it exited" if crashed else f"not after {timeout:.0f} s"
+            raise NotAnswering(f"{c.name} does not answer on 127.0.0.1:{c.port} ({why})",
+                               (f"its upstream {c.server} must answer when it starts; " if c.upstream else "")
+                               + "last log lines: " + (logs.stdout + logs.stderr).strip()[-400:])
         time.sleep(0.2)
 
 

@@ -307,13 +307,18 @@ def _read_yaml(p: Path) -> Any:
                           "save the file as UTF-8") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from exc
+    # One parse: the composed node is checked for duplicate keys, then built into Python values.
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        if node is not None:
-            _DuplicateKeyChecker(p).check(node)
-        return yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _DuplicateKeyChecker(p).check(node)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
 
 
 def load(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:

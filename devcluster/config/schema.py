@@ -160,7 +160,7 @@ MIRROR_UPSTREAMS = ("docker.io", "ghcr.io", "registry.k8s.io", "quay.io")
 class RegistryMirrorsConfig:
     """Pull-through caches, one per upstream, shared by every cluster on this machine and kept across `down`."""
 
-    enabled: bool = False
+    enabled: bool = True
     upstreams: list[str] = field(default_factory=lambda: list(MIRROR_UPSTREAMS))
     # Where the caches keep their blobs: empty, a named Docker volume per cache; a directory, one
     # subdirectory per cache bind-mounted (the nightly keeps it with actions/cache).
@@ -174,7 +174,7 @@ class RegistryMirrorsConfig:
 class RegistryConfig:
     """A local registry (push localhost:<port>/IMAGE) and the pull-through caches (docs/configuration.md)."""
 
-    enabled: bool = False
+    enabled: bool = True
     port: int = 5001
     # A registry you already run, advertised to the cluster (KEP-1755) instead of the local one.
     host: str = ""

@@ -10,7 +10,8 @@ job (kind --wait exits 0 on timeout) is still caught here.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -151,6 +152,19 @@ def _failure(observer: Observer, step: Step, ctx: Context, start: float, error: 
     return error
 
 
+@contextmanager
+def _reported(observer: Observer, step: Step, ctx: Context, start: float) -> Iterator[None]:
+    """A gate and a step fail alike: the observer hears of it, and an expected error becomes the StepError
+    that names the step and how to resume. Anything else is a bug: it reaches the CLI as one, with its traceback."""
+    try:
+        yield
+    except StepError as exc:
+        _failure(observer, step, ctx, start, exc)
+        raise
+    except expected_errors() as exc:
+        raise _failure(observer, step, ctx, start, failed(step, exc, ctx)) from exc
+
+
 def execute(steps: list[Step], ctx: Context, start_from: str | None = None,
             observer: Observer = ignore) -> list[Outcome]:
     chosen = select(steps, start_from)
@@ -164,17 +178,12 @@ def execute(steps: list[Step], ctx: Context, start_from: str | None = None,
         return [Outcome(s.name, "would run", 0.0) for s in gates + chosen]
     for gate in gates:
         start = time.monotonic()
-        try:
+        with _reported(observer, gate, ctx, start):
             outcomes.append(pass_gate(gate, ctx, start_from or ""))
-        except StepError as exc:
-            _failure(observer, gate, ctx, start, exc)
-            raise
-        except expected_errors() as exc:
-            raise _failure(observer, gate, ctx, start, failed(gate, exc, ctx)) from exc
         observer(StepEvent(gate.name, "skip", outcomes[-1].seconds, "checked: --from never skips it"))
     for step in chosen:
         start = time.monotonic()
-        try:
+        with _reported(observer, step, ctx, start):
             with ctx.console.status(f"{step.name}: checking"):
                 done = step.is_done(ctx)
             if done:
@@ -187,11 +196,6 @@ def execute(steps: list[Step], ctx: Context, start_from: str | None = None,
             step.action(ctx)
             if step.check is not None and not step.is_done(ctx):
                 raise DevclusterError(f"{step.name} ran but its check still fails")
-        except StepError as exc:
-            _failure(observer, step, ctx, start, exc)
-            raise
-        except expected_errors() as exc:  # anything else is a bug: it reaches the CLI as one, with its traceback
-            raise _failure(observer, step, ctx, start, failed(step, exc, ctx)) from exc
         elapsed = time.monotonic() - start
         outcomes.append(Outcome(step.name, "ran", elapsed))
         observer(StepEvent(step.name, "finish", elapsed, step.summary))

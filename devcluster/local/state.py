@@ -42,6 +42,15 @@ def prepare_writable(root: Path) -> Path:
     return root
 
 
+def write_synced(fd: int, data: bytes) -> None:
+    """Write ``data`` to a new temp file's ``fd`` and close it, on disk: the rename that publishes the file
+    must never leave an empty or half-written one after a crash."""
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def write_private(path: Path, content: str | bytes) -> Path:
     """Atomically write ``content`` readable by the owner only."""
     ensure_dir(path.parent)
@@ -49,10 +58,7 @@ def write_private(path: Path, content: str | bytes) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_synced(fd, data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

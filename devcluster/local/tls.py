@@ -59,7 +59,10 @@ def generate(hostname: str, days: int = 365) -> CertPair:
 def cert_sans(cert_pem: bytes) -> list[str]:
     """The DNS names the certificate is for; none when it has no SAN extension (a CN-only certificate,
     which browsers reject for the hostname anyway)."""
-    cert = x509.load_pem_x509_certificate(cert_pem)
+    return _dns_names(x509.load_pem_x509_certificate(cert_pem))
+
+
+def _dns_names(cert: x509.Certificate) -> list[str]:
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
@@ -77,9 +80,10 @@ def cert_problem(cert_pem: bytes, hostname: str, margin_days: int = 7) -> str | 
     soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=margin_days)
     if expires <= soon:
         return f"expires {expires:%Y-%m-%d} (within {margin_days} days)"
-    missing = [n for n in sans_for(hostname) if n not in cert_sans(cert_pem)]
+    names = _dns_names(cert)
+    missing = [n for n in sans_for(hostname) if n not in names]
     if missing:
-        return f"issued for {', '.join(cert_sans(cert_pem)) or 'no DNS name'}, not {', '.join(missing)}"
+        return f"issued for {', '.join(names) or 'no DNS name'}, not {', '.join(missing)}"
     return None
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devcluster.clients.access import ClusterAccess, NodeAccess
+from devcluster.clients.registry import RegistryContainer, containers
 from devcluster.config import Config
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
@@ -57,6 +58,11 @@ class Provider(ABC):
         """(namespace, Deployment) of the local-path-provisioner the provider's clusters already run for
         rancher.io/local-path, or None when devcluster must install it."""
         return None
+
+    def registry_containers(self) -> list[RegistryContainer]:
+        """The local registry and the caches this provider runs on this machine for its nodes (none: the
+        cluster's nodes could not reach them, e.g. an existing cluster; `registry.host` is advertised instead)."""
+        return containers(self.cfg.registry)
 
     # -- its nodes
 

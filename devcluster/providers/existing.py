@@ -11,6 +11,7 @@ from pathlib import Path
 from devcluster.clients.access import ClusterAccess, NodeAccess
 from devcluster.clients.kubeconfigs import kubeconfig_location, kubeconfig_server
 from devcluster.clients.local_server import is_local_server
+from devcluster.clients.registry import RegistryContainer
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import ConfigError, DevclusterError
 from devcluster.providers.base import Provider
@@ -76,6 +77,9 @@ class ExistingProvider(Provider):
     def down(self, ctx: Context) -> None:
         ctx.console.print("provider `existing`: the cluster is yours and stays; use `devcluster stack uninstall` "
                           "to remove the stack")
+
+    def registry_containers(self) -> list[RegistryContainer]:
+        return []  # its nodes are not ours: they reach `registry.host`, a registry you run
 
     def load_images(self, ctx: Context, images: list[str]) -> list[str]:
         raise DevclusterError(

@@ -15,20 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devcluster.clients import runner
+from devcluster.clients.registry import local_reference
 from devcluster.config.schema import Config
 
 ACCEPT = ("application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
           "application/vnd.docker.distribution.manifest.list.v2+json, "
           "application/vnd.docker.distribution.manifest.v2+json")
-
-
-def local_name(image: str, port: int) -> str:
-    """ghcr.io/forail-platform/forail-backend:dev -> localhost:5001/forail-platform/forail-backend:dev."""
-    first, _, rest = image.partition("/")
-    path = rest if rest and ("." in first or ":" in first or first == "localhost") else image
-    if ":" not in path.rsplit("/", 1)[-1] and "@" not in path:
-        path += ":latest"
-    return f"localhost:{port}/{path}"
 
 
 def image_id(image: str) -> str:
@@ -77,7 +69,7 @@ def push_images(cfg: Config, images: list[str], say: Callable[[str], None],
     """Push each image to the local registry unless unchanged; the references pushed or kept."""
     out = []
     for image in images:
-        target = local_name(image, cfg.registry.port)
+        target = local_reference(image, cfg.registry.port)
         if unchanged_in_registry(image, target, cfg.registry.port):
             say(f"{image}: unchanged, {target} already serves it (nothing sent)")
         else:

@@ -19,11 +19,12 @@ from devcluster.clients.access import ClusterAccess, NodeAccess
 from devcluster.config import KIND_VERSION, Config
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
+from devcluster.local import pushed_images
 from devcluster.local.state import State, write_private
 from devcluster.providers import image_loading, registry_steps
 from devcluster.providers.base import Provider
 from devcluster.providers.doctor import HELM_TOOL, KUBECTL_TOOL, Finding, Tool, busy_ports
-from devcluster.providers.kind_lifecycle import KindLifecycle
+from devcluster.providers.kind_lifecycle import KindLifecycle, node_names
 from devcluster.providers.steps import kubeconfig_reachable, nodes_ready_step, reachable_step
 
 KIND_HINT = (f"install kind {KIND_VERSION}: bash scripts/install-tools.sh, or "
@@ -139,11 +140,13 @@ class KindProvider(Provider):
         made = yaml.safe_load(self.config_path.read_text()) or {}
         changes = config_drift(made, render_config(self.cfg))
         if changes:
+            hint = ("kind cannot change a running cluster: `devcluster down` then `devcluster up` (the state dir "
+                    "and generated secrets are kept), or revert devcluster.yaml")
+            if any(c.startswith("registry:") for c in changes):
+                hint += ("; the registry and caches are on by default now: to keep a cluster made "
+                         "without them, set registry.enabled and registry.mirrors.enabled to false")
             raise DevclusterError(
-                f"kind cluster {self.cfg.name!r} was created with another configuration: {'; '.join(changes)}",
-                "kind cannot change a running cluster: `devcluster down` then `devcluster up` (the state dir "
-                "and generated secrets are kept), or revert devcluster.yaml",
-            )
+                f"kind cluster {self.cfg.name!r} was created with another configuration: {'; '.join(changes)}", hint)
 
     def _create(self, ctx: Context) -> None:
         write_private(self.config_path, yaml.safe_dump(render_config(self.cfg), sort_keys=False))
@@ -202,9 +205,10 @@ class KindProvider(Provider):
         if not self.cluster_exists():
             raise DevclusterError(f"no kind cluster {self.cfg.name!r}",
                                   "create it with `devcluster up --provider kind`")
-        nodes = runner.run(["kind", "get", "nodes", "--name", self.cfg.name], timeout=60, hint=KIND_HINT).stdout.split()
+        nodes = node_names(self.cfg.name, KIND_HINT)
         if self.cfg.registry.enabled:  # pods pull localhost:<port>/... through the node's hosts.toml
-            image_loading.push_images(self.cfg, images, ctx.console.print, ctx.echo)
+            pushed_images.record(self.state, image_loading.push_images(self.cfg, images, ctx.console.print,
+                                                                       ctx.echo))
         else:
             image_loading.archive_into_nodes(self.cfg.name, nodes, images, ctx.console.print, ctx.echo)
         return nodes

@@ -45,6 +45,11 @@ HINT = "is Docker running? `docker ps -a --filter label=io.x-k8s.kind.cluster`"
 RECREATE = "devcluster down, then devcluster up (the state dir and generated secrets are kept)"
 
 
+def node_names(cluster: str, hint: str = HINT) -> list[str]:
+    """The cluster's node containers, as `kind get nodes` lists them: the one place that asks kind."""
+    return runner.run(["kind", "get", "nodes", "--name", cluster], timeout=60, hint=hint).stdout.split()
+
+
 def server_of(kubeconfig_text: str) -> str:
     """The API server URL of a kind kubeconfig (one cluster entry)."""
     doc = yaml.safe_load(kubeconfig_text) or {}
@@ -66,8 +71,7 @@ class KindLifecycle:
 
     def nodes(self) -> list[str]:
         """Node containers, control planes first (the order they must start in)."""
-        names = runner.run(["kind", "get", "nodes", "--name", self.name], timeout=60, hint=HINT).stdout.split()
-        return sorted(names, key=lambda n: ("control-plane" not in n, n))
+        return sorted(node_names(self.name), key=lambda n: ("control-plane" not in n, n))
 
     def containers(self, nodes: list[str]) -> dict[str, dict[str, Any]]:
         """{node: {"running": bool, "ip": str}} from `docker inspect`."""

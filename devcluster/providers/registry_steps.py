@@ -40,14 +40,29 @@ def container_steps(cfg: Config, also_on: Callable[[], tuple[str, ...]] | None =
         steps.append(Step(
             "registry" if not c.upstream else f"mirror-{c.name.removeprefix('devcluster-mirror-')}",
             f"{what}: container {c.name} on 127.0.0.1:{c.port}{also_said} ({storage}, kept across down), "
-            f"image {c.image.split('@')[0]}",
+            f"image {c.image.split('@')[0]}" + (" (when it does not answer, nodes pull from the upstream)"
+                                                if c.upstream else ""),
             lambda ctx, wanted=wanted: _ensure(ctx, wanted()),
-            lambda ctx, wanted=wanted: rc.is_running(wanted()), hint=f"docker logs {c.name}"))
+            lambda ctx, wanted=wanted: _ready(wanted()), hint=f"docker logs {c.name}"))
     return steps
 
 
 def _ensure(ctx: Context, c: RegistryContainer) -> None:
-    ctx.console.print(f"  {c.name}: {rc.ensure(c)}")
+    """A cache that does not answer (offline, its upstream down) costs speed, never a pull: containerd falls
+    back to the upstream. So it is a warning, and `up` goes on; the local registry has no such fallback."""
+    try:
+        ctx.console.print(f"  {c.name}: {rc.ensure(c)}")
+    except rc.NotAnswering as exc:
+        if not c.upstream:
+            raise
+        ctx.console.print(f"  [yellow]warning:[/yellow] {exc.message}; {exc.hint or ''} Nodes pull {c.upstream} "
+                          "images from the upstream itself meanwhile; docker keeps restarting the cache.")
+
+
+def _ready(c: RegistryContainer) -> bool:
+    """The local registry answers; a cache is made and kept up by docker (it may not answer while its upstream
+    does not, and nodes then pull from the upstream)."""
+    return rc.made(c) if c.upstream else rc.is_running(c)
 
 
 def rebind_step(cfg: Config, name: str, address: str, why: str) -> list[Step]:
@@ -63,7 +78,7 @@ def rebind_step(cfg: Config, name: str, address: str, why: str) -> list[Step]:
 
     ports = ", ".join(str(c.port) for c in wanted)
     return [Step(name, f"publish {', '.join(c.name for c in wanted)} on {address} too (ports {ports}): {why}",
-                 act, lambda ctx: all(rc.is_running(c) for c in wanted), hint="docker ps -a; docker logs <name>")]
+                 act, lambda ctx: all(_ready(c) for c in wanted), hint="docker ps -a; docker logs <name>")]
 
 
 def network_step(cfg: Config, network: str = KIND_NETWORK) -> list[Step]:
@@ -102,7 +117,8 @@ def node_files_step(cfg: Config) -> list[Step]:
         return []
 
     def done(ctx: Context) -> bool:
-        return all(_node_file(node, path) == text for node in _node_names(cfg) for path, text in files.items())
+        nodes = _node_names(cfg)  # none yet: not done (all() of nothing would say it is)
+        return bool(nodes) and all(_node_file(node, path) == text for node in nodes for path, text in files.items())
 
     def act(ctx: Context) -> None:
         for node in _node_names(cfg):

@@ -8,11 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from devcluster.clients import registry_usage
 from devcluster.clients.readiness import node_is_ready
+from devcluster.clients.registry import hosting
 from devcluster.engine.steps import Context
 from devcluster.errors import DevclusterError, expected_errors
 from devcluster.local import hosts
 from devcluster.stages import prerequisites as prereqs
+
+
+def registry_section(ctx: Context) -> dict[str, Any]:
+    """The local registry and caches (shared by every cluster on this machine, so shown even when this one is
+    stopped or gone), and what the cluster is told to push to (KEP-1755)."""
+    out: dict[str, Any] = {}
+    wanted = ctx.provider.registry_containers()
+    if wanted:
+        try:
+            out["containers"] = registry_usage.usage(wanted)
+        except DevclusterError as exc:  # docker missing or not running: say so, the cluster may still answer
+            out["error"] = exc.message
+    advertised = hosting(ctx.config.registry, runs_local=any(not c.upstream for c in wanted))
+    if advertised is not None:
+        out["advertised"] = advertised.host
+    return out
 
 
 def gather(ctx: Context) -> dict[str, Any]:
@@ -21,6 +39,9 @@ def gather(ctx: Context) -> dict[str, Any]:
     hf = hosts.hosts_file_for(cfg, ctx.state.root)
     out["hosts"] = {"file": str(hf.path), "entries": [{"ip": e.ip, "hostnames": list(e.hostnames)}
                                                       for e in hf.show(cfg.name)]}
+    registry = registry_section(ctx)
+    if registry:
+        out["registry"] = registry
     try:
         out["state"] = ctx.provider.lifecycle().power_state()
     except DevclusterError as exc:  # kind/docker/vagrant missing or failing: the API may still tell

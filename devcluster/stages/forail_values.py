@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from devcluster.clients.charts import parse_calver
+from devcluster.clients.registry import local_reference
 from devcluster.config import CONTROL_JOBS_SINCE, Config
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+# forail-helm's images.*.repository defaults (values.yaml): where a local build is tagged to replace them.
+DEFAULT_REPOSITORIES = {"backend": "ghcr.io/forail-platform/forail-backend",
+                        "frontend": "ghcr.io/forail-platform/forail-frontend"}
 PODMAN_WARNING = (
     "Forail's jobs run through podman inside a privileged task pod "
     "(task.privileged and task.hostCgroup): a privileged pod can take over its node. Dev clusters only."
@@ -103,12 +107,33 @@ def image_tags(cfg: Config) -> dict[str, str]:
     return {image: tag for image, tag in tags.items() if tag}
 
 
-def image_tag_values(tags: dict[str, str]) -> dict[str, Any]:
+def image_tag_values(tags: dict[str, str], repositories: dict[str, str] | None = None) -> dict[str, Any]:
     """The images at these tags (a local build loaded with `devcluster image load`, say), taken from the node
-    when it is there rather than pulled."""
+    when it is there rather than pulled; ``repositories``: the images `image load` pushed to the local
+    registry, pulled from there."""
     if not tags:
         return {}
-    return {"images": {image: {"tag": tag, "pullPolicy": "IfNotPresent"} for image, tag in tags.items()}}
+    out: dict[str, Any] = {image: {"tag": tag, "pullPolicy": "IfNotPresent"} for image, tag in tags.items()}
+    for image, repository in (repositories or {}).items():
+        if image in out:
+            out[image]["repository"] = repository
+    return {"images": out}
+
+
+def pushed_repositories(cfg: Config, tags: dict[str, str], repositories: dict[str, str],
+                        pushed: set[str]) -> dict[str, str]:
+    """Each image whose chart repository at its tag `image load` pushed to the local registry: that
+    registry's repository (localhost:<port>/...), which every node pulls through its hosts.toml.
+    ``repositories``: the release's own (user values), over the chart's defaults."""
+    if not cfg.registry.enabled:
+        return {}
+    out = {}
+    for image, tag in tags.items():
+        source = repositories.get(image) or DEFAULT_REPOSITORIES.get(image, "")
+        target = local_reference(f"{source}:{tag}", cfg.registry.port) if source else ""
+        if target in pushed:
+            out[image] = target.rpartition(":")[0]
+    return out
 
 
 def operator_url(cfg: Config, forail_namespace: str) -> str:

@@ -23,6 +23,7 @@ from devcluster.config import Config, PostInstallConfig, ReleaseConfig
 from devcluster.engine.steps import Context, Step
 from devcluster.engine.waiting import wait_for
 from devcluster.errors import DevclusterError
+from devcluster.local import pushed_images
 from devcluster.local import secrets as secrets_store
 from devcluster.local.state import write_private
 from devcluster.stages import forail_values, job_check, operator_token, releases, verify
@@ -50,19 +51,26 @@ def job_execution(cfg: Config, rel: ReleaseConfig, checkout: Path | None = None)
     return forail_values.job_execution(cfg, version, read_from)
 
 
-def _user_layers(cfg: Config, rel: ReleaseConfig) -> dict[str, Any]:
+def _user_layers(cfg: Config, rel: ReleaseConfig, pushed: set[str]) -> dict[str, Any]:
     """The user's inline values, with what devcluster must keep on top of every layer:
-    allowedHosts extended (never replaced) by the user's hosts, and `--image-tag`."""
+    allowedHosts extended (never replaced) by the user's hosts, and `--image-tag` (from the local registry
+    when `image load` pushed that tag there: ``pushed``)."""
     values = copy.deepcopy(rel.values)
     if rel.kind != "forail":
         return values
     user_hosts: list[str] = []
+    repositories: dict[str, str] = {}
     for layer in [*(_read_values_file(f) for f in rel.values_files), rel.values]:
-        user_hosts += forail_values.split_hosts(((layer.get("forail") or {}) if isinstance(layer, dict) else {})
-                                                .get("allowedHosts"))
+        layer = layer if isinstance(layer, dict) else {}
+        user_hosts += forail_values.split_hosts((layer.get("forail") or {}).get("allowedHosts"))
+        images = layer.get("images") if isinstance(layer.get("images"), dict) else {}
+        repositories |= {k: str(v["repository"]) for k, v in images.items()
+                         if isinstance(v, dict) and v.get("repository")}
     if user_hosts:
         values.setdefault("forail", {})["allowedHosts"] = forail_values.allowed_hosts(cfg, user_hosts)
-    return deep_merge(values, forail_values.image_tag_values(forail_values.image_tags(cfg)))
+    tags = forail_values.image_tags(cfg)
+    local = forail_values.pushed_repositories(cfg, tags, repositories, pushed)
+    return deep_merge(values, forail_values.image_tag_values(tags, local))
 
 
 def _read_values_file(path: str) -> dict[str, Any]:
@@ -92,7 +100,8 @@ def desired_release(ctx: Context, rel: ReleaseConfig) -> Release | None:
         generated = forail_values.operator_values(cfg, token, forail.namespace if forail else cfg.namespace)
     placeholder = ChartRef(str(checkout)) if checkout else ChartRef(rel.chart or rel.git, rel.repo, rel.version)
     # helm does not --wait (it polls every 2 s): the ready-<release> step waits for the same workloads, briskly
-    return Release(rel.name, rel.namespace, placeholder, _user_layers(cfg, rel), list(rel.values_files), False,
+    layers = _user_layers(cfg, rel, pushed_images.pushed(ctx.state))
+    return Release(rel.name, rel.namespace, placeholder, layers, list(rel.values_files), False,
                    rel.timeout, generated=generated, source_id=charts.source_id(rel, checkout))
 
 
@@ -115,6 +124,10 @@ def install_release(ctx: Context, rel: ReleaseConfig) -> None:
     checkout = checkout_for(ctx.config, rel)
     if checkout is not None:
         ctx.console.print(f"  chart from the local checkout {checkout}")
+    for image, spec in ((desired.values.get("images") or {}) if rel.kind == "forail" else {}).items():
+        if str(spec.get("repository", "")).startswith("localhost:"):
+            ctx.console.print(f"  {image} from the local registry: {spec['repository']}:{spec.get('tag', '')} "
+                              "(pushed by `devcluster image load`)")
     chart = charts.resolve(rel, ctx.state.path("cache"), checkout, say=lambda line: ctx.console.print(f"  {line}"))
     token_digest = _token_digest(desired) if rel.kind == "forail-operator" else ""
     previous = releases.release_install(ctx, desired, chart, token=token_digest)

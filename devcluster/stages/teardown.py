@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from devcluster.engine.events import Observer, ignore, reported
 from devcluster.engine.steps import Context
 from devcluster.errors import DevclusterError
-from devcluster.local import hosts
+from devcluster.local import hosts, pushed_images
 
 
 @dataclass
@@ -42,6 +42,10 @@ def take_down(ctx: Context, observer: Observer = ignore, purge_registry: bool = 
                     result.done.append(f"removed the devcluster {cfg.name} block from {hf.path}")
             except DevclusterError as exc:
                 result.problems.append(f"the hosts block in {hf.path} was not removed: {exc.message}")
+    kept = ctx.provider.registry_containers()
+    if kept and not purge_registry:  # shared with every cluster here, and their data is the point: say what stays
+        result.done.append(f"kept {', '.join(c.name for c in kept)} (shared by every cluster on this machine; "
+                           "`devcluster down --purge-registry` removes them and their data)")
     if purge_registry:
         from devcluster.providers.registry_steps import remove_containers
 
@@ -49,6 +53,7 @@ def take_down(ctx: Context, observer: Observer = ignore, purge_registry: bool = 
                       result.problems):
             try:
                 result.done += [f"removed {item}" for item in remove_containers(cfg, purge=True)]
+                pushed_images.forget(ctx.state)  # the stack's values must not name images that are gone
             except DevclusterError as exc:
                 result.problems.append(f"the registry was not removed: {exc.message}")
     return result

@@ -92,6 +92,22 @@ def test_tls_pair_is_reused_and_remade_for_another_hostname(tmp_path: Path) -> N
     assert other != first and "other.lan" in tls.cert_sans(other.cert_pem)
 
 
+def test_tls_cert_problem_reads_the_pem_once_and_names_what_is_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One parse of the certificate serves the expiry and the names (a spy on the real parser, no timing):
+    cert_problem used to parse the PEM again for each look at its names."""
+    from cryptography import x509
+
+    pair = tls.generate("forail.lan")
+    parsed: list[bytes] = []
+    real = x509.load_pem_x509_certificate
+    monkeypatch.setattr(x509, "load_pem_x509_certificate", lambda pem: parsed.append(pem) or real(pem))
+    assert tls.cert_problem(pair.cert_pem, "forail.lan") is None
+    assert tls.cert_problem(pair.cert_pem, "other.lan") == \
+        "issued for forail.lan, *.forail.lan, not other.lan, *.other.lan"
+    assert len(parsed) == 2, f"{len(parsed)} parses for two checks"
+    assert tls.cert_problem(b"junk", "forail.lan") == "not a PEM certificate"
+
+
 # ----------------------------------------------------------------- waiting
 
 

@@ -26,7 +26,8 @@ from devcluster.plan import up_steps
 from devcluster.providers import get_provider
 
 # What a check may ask an outside tool: questions, never changes.
-READ_ONLY = [("kind", ["get", "clusters"]), ("vagrant", ["status"]), ("helm", ["status"])]
+READ_ONLY = [("kind", ["get", "clusters"]), ("kind", ["get", "nodes"]), ("vagrant", ["status"]), ("helm", ["status"]),
+             ("docker", ["container", "inspect"]), ("docker", ["exec", "cat"])]
 
 
 def read_only(call: dict) -> bool:  # type: ignore[type-arg]

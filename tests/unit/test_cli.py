@@ -31,8 +31,11 @@ def test_every_command_has_help_with_an_example(command: list[str], monkeypatch:
 
 
 @pytest.mark.parametrize("provider,first_steps", [
-    ("kind", ["preflight", "create-cluster", "kubeconfig", "nodes-ready"]),
-    ("vagrant", ["preflight", "vagrant-config", "vm-cp1", "kubeconfig", "vms", "join", "nodes-ready"]),
+    ("kind", ["preflight", "registry", "mirror-docker-io", "mirror-ghcr-io", "mirror-registry-k8s-io",
+              "mirror-quay-io", "create-cluster", "kubeconfig", "registry-network", "registry-hosts", "nodes-ready"]),
+    ("vagrant", ["preflight", "vagrant-config", "registry", "mirror-docker-io", "mirror-ghcr-io",
+                 "mirror-registry-k8s-io", "mirror-quay-io", "vm-cp1", "registry-hostonly", "kubeconfig", "vms",
+                 "join", "nodes-ready"]),
     ("existing", ["target", "nodes-ready"]),
 ])
 def test_plan_lists_the_steps_of_each_provider(provider: str, first_steps: list[str],
@@ -42,9 +45,10 @@ def test_plan_lists_the_steps_of_each_provider(provider: str, first_steps: list[
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     rows = [line.split("│")[2].strip() for line in result.output.splitlines()  # type: ignore[attr-defined]
             if line.startswith("│") and line.split("│")[1].strip().isdigit()]
+    advertised = ["registry-hosting"] if provider != "existing" else []  # the local registry (on by default)
     common = ["local-path-storage", "traefik", "namespace", "tls-secret", "coredns-rewrite", "rollout", "hosts",
-              "stack-secrets", "release-forail", "ready-forail", "operator-token", "release-forail-operator",
-              "ready-forail-operator", "verify", "verify-job"]
+              *advertised, "stack-secrets", "release-forail", "ready-forail", "operator-token",
+              "release-forail-operator", "ready-forail-operator", "verify", "verify-job"]
     assert rows == first_steps + common
 
 

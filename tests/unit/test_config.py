@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -75,3 +77,28 @@ def test_release_namespace_defaults_to_the_cluster_namespace(write_config) -> No
 def test_state_dir_is_per_cluster(write_config, isolated_state) -> None:  # type: ignore[no-untyped-def]
     cfg = config.load(write_config("name: team-a\n"))
     assert cfg.state_path == isolated_state / "team-a"
+
+
+def test_a_config_file_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The duplicate-key check and the values come from one parse of the file (a spy on the real parser's
+    construction, not a timing): the loader used to compose the file, then parse it again with safe_load."""
+    import yaml
+
+    path = tmp_path / "devcluster.yaml"
+    path.write_text("name: once\nkind:\n  workers: 1\nstack:\n  releases: []\n")
+    parsers: list[object] = []
+    real_init = yaml.SafeLoader.__init__
+
+    def counting_init(self: yaml.SafeLoader, stream: object) -> None:
+        parsers.append(stream)
+        real_init(self, stream)
+
+    monkeypatch.setattr(yaml.SafeLoader, "__init__", counting_init)
+    cfg = config.load(path)
+    assert (cfg.name, cfg.kind.workers, cfg.stack.releases) == ("once", 1, [])
+    assert len(parsers) == 1, f"the file was parsed {len(parsers)} times"
+    with pytest.raises(ConfigError, match=r"kind\.workers: duplicate key"):
+        path.write_text("kind:\n  workers: 1\n  workers: 2\n")
+        config.load(path)
+    path.write_text("")
+    assert config.load(path).name == config.load(None).name, "an empty file is the defaults"

@@ -121,11 +121,11 @@ def test_each_image_tag_is_set_alone_and_image_tag_sets_both(tmp_path: Path) -> 
                                          stack.job_execution(cfg, rel))
     images = lambda objs: {n: objs[("Deployment", n)]["spec"]["template"]["spec"]["containers"][0]["image"]  # noqa: E731
                            for n in ("forail-web", "forail-frontend")}
-    only_frontend = images(render(tmp_path, "forail-test", values, stack._user_layers(cfg, rel)))
+    only_frontend = images(render(tmp_path, "forail-test", values, stack._user_layers(cfg, rel, set())))
     assert only_frontend == {"forail-web": "ghcr.io/forail-platform/forail-backend:2026.07.1",
                              "forail-frontend": "ghcr.io/forail-platform/forail-frontend:fe-dev"}
     both = config.load(None, {"stack.image_tag": "dev", "stack.image_tags.backend": "be-1"})
-    mixed = images(render(tmp_path, "forail-test", values, stack._user_layers(both, both.stack.releases[0])))
+    mixed = images(render(tmp_path, "forail-test", values, stack._user_layers(both, both.stack.releases[0], set())))
     assert mixed == {"forail-web": "ghcr.io/forail-platform/forail-backend:be-1",
                      "forail-frontend": "ghcr.io/forail-platform/forail-frontend:dev"}
 
@@ -442,3 +442,18 @@ def test_up_fails_and_says_so_when_the_verify_job_stays_pending(
     forced = cli("stack", "verify", "--job", "--config", str(cfg), "--kubeconfig", str(kubeconfig))
     assert forced.exit_code == 0, forced.output
     assert test_stack.Traefik.launches == [101, 102, 103]
+
+
+def test_a_pushed_image_replaces_the_users_own_repository_and_only_at_the_pushed_tag() -> None:
+    """The user's images.*.repository (a mirror) is what a local build is tagged as; its push under
+    localhost:<port> is used only at that tag, and never while the registry is off."""
+    cfg = config.load(None, {"registry.enabled": True, "stack.image_tag": "dev"})
+    rel = cfg.stack.releases[0]
+    rel.values = {"images": {"backend": {"repository": "mirror.example.lan/forail/forail-backend"}}}
+    pushed = {"localhost:5001/forail/forail-backend:dev", "localhost:5001/forail-platform/forail-frontend:v2"}
+    images = stack._user_layers(cfg, rel, pushed)["images"]
+    assert images["backend"]["repository"] == "localhost:5001/forail/forail-backend"
+    assert "repository" not in images["frontend"], "frontend was pushed at v2, not at dev"
+    cfg.registry.enabled = False
+    off = stack._user_layers(cfg, rel, pushed)["images"]["backend"]
+    assert off["repository"] == "mirror.example.lan/forail/forail-backend", "the user's own, untouched"

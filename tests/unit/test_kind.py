@@ -22,6 +22,10 @@ from devcluster.errors import DevclusterError, StepError
 from devcluster.local.state import State
 from devcluster.providers.kind import KindProvider, busy_ports, render_config
 
+# These tests are about kind itself; the registry and caches (on by default) are docker containers the fake
+# docker here does not play: tests/unit/test_registry_docker.py runs them with a real dockerd.
+REGISTRY_OFF = {"registry.enabled": False, "registry.mirrors.enabled": False}
+
 FAKE_KIND = """
 state = os.environ["FAKE_KIND_CLUSTERS"]
 clusters = open(state).read().split() if os.path.exists(state) else []
@@ -88,7 +92,7 @@ def make_ctx(cfg: config.Config, port_probe=no_busy_ports) -> Context:  # type: 
 
 
 def kind_cfg(tmp_path: Path, http: int = 30080, https: int = 30443) -> config.Config:
-    cfg = config.load(None, {"provider": "kind", "timeouts.nodes_ready": 1})
+    cfg = config.load(None, {"provider": "kind", "timeouts.nodes_ready": 1, **REGISTRY_OFF})
     cfg.node_ports.http, cfg.node_ports.https = http, https
     return cfg
 
@@ -220,7 +224,7 @@ def test_check_nodes_on_kind_runs_the_suite_through_the_docker_backend(tmp_path,
     fake_tools.add("docker", FAKE_DOCKER_EXEC)
     fake_api.add_node("devcluster-control-plane", role="control-plane", ip="172.18.0.2")
     fake_api.add_node("devcluster-worker", ip="172.18.0.3")
-    cfg = config.load(None, {"provider": "kind"})
+    cfg = config.load(None, {"provider": "kind", **REGISTRY_OFF})
     cfg.state_path.mkdir(parents=True)
     fake_api.write_kubeconfig(cfg.state_path / "kubeconfig")  # what `up` would have left
     junit = tmp_path / "nodes.xml"
@@ -268,7 +272,9 @@ if args[:2] == ["get", "nodes"]:
     print("devcluster-control-plane\\ndevcluster-worker")
 """)
     fake_tools.add("docker", FAKE_DOCKER_IMAGES)
-    result = CliRunner().invoke(app, ["image", "load", "--provider", "kind",
+    off = tmp_path / "devcluster.yaml"
+    off.write_text("registry:\n  enabled: false\n")  # without the local registry: archives into the nodes
+    result = CliRunner().invoke(app, ["image", "load", "--provider", "kind", "--config", str(off),
                                       "ghcr.io/forail-platform/forail-backend:dev",
                                       "ghcr.io/forail-platform/forail-frontend:dev"])
     assert result.exit_code == 0, result.output

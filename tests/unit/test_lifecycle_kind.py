@@ -80,7 +80,8 @@ def docker_world(tmp_path: Path, fake_tools, fake_api, monkeypatch: pytest.Monke
     monkeypatch.setenv("FAKE_DOCKER_WORLD", str(world))
     fake_tools.add("kind", FAKE_KIND)
     fake_tools.add("docker", FAKE_DOCKER)
-    write_config("timeouts:\n  nodes_ready: 3\n")
+    # the registry's containers are docker's too, and this fake docker plays only the kind nodes
+    write_config("timeouts:\n  nodes_ready: 3\nregistry:\n  enabled: false\n  mirrors:\n    enabled: false\n")
     state_kc = config.load(None).state_path / "kubeconfig"
     state_kc.parent.mkdir(parents=True, exist_ok=True)
     state_kc.write_text(live.read_text())

@@ -85,7 +85,9 @@ def made_cluster(request, tmp_path: Path, fake_tools, monkeypatch: pytest.Monkey
     monkeypatch.setenv("FAKE_VBOX_VMS", str(vms))
     manifest = isolated_vagrant(tmp_path, fake_tools, monkeypatch, FAKE_VBOXMANAGE)
     cfg = config.load(None, {"provider": "vagrant", "vagrant.retries": 2, "vagrant.flannel_manifest": str(manifest),
-                             "vagrant.up_timeout": 120})
+                             "vagrant.up_timeout": 120,
+                             # the registry's containers (on by default) are docker's: test_registry_vagrant.py
+                             "registry.enabled": False, "registry.mirrors.enabled": False})
     state = State(cfg.state_path)
     provider = vp.VagrantProvider(cfg, state, host_seams(tmp_path))
     ctx = Context(cfg, state, Console(quiet=True, width=200), provider)

@@ -34,6 +34,7 @@ from tests.unit.test_bad_input import refused
 from tests.unit.test_prereqs_api import setup, up  # noqa: F401 (`setup` registers the fixture)
 
 ON = "registry:\n  enabled: true\n  mirrors:\n    enabled: true\n"
+OFF = "registry:\n  enabled: false\n  mirrors:\n    enabled: false\n"
 
 
 @pytest.mark.parametrize(("text", "key"), [
@@ -81,25 +82,27 @@ def test_k3s_registries_yaml_lists_a_mirror_endpoint_per_upstream() -> None:
     doc = k3s_registries(reg, via_host("192.168.56.1"))
     assert doc == {"mirrors": {"localhost:5001": {"endpoint": ["http://192.168.56.1:5001"]},
                                "docker.io": {"endpoint": ["http://192.168.56.1:5002"]}}}
-    assert k3s_registries(RegistryConfig(), via_host("x")) == {}
+    off = RegistryConfig(enabled=False, mirrors=RegistryMirrorsConfig(enabled=False))
+    assert k3s_registries(off, via_host("x")) == {}
 
 
 def test_kind_config_gets_the_containerd_patch_only_with_the_registry_on(write_config) -> None:  # type: ignore[no-untyped-def]
-    assert "containerdConfigPatches" not in render_config(load(write_config("name: a\n")))
-    doc = render_config(load(write_config(ON)))
+    assert "containerdConfigPatches" not in render_config(load(write_config("name: a\n" + OFF)))
+    doc = render_config(load(write_config("name: a\n")))
     assert doc["containerdConfigPatches"] == [CONTAINERD_PATCH]
     assert 'config_path = "/etc/containerd/certs.d"' in CONTAINERD_PATCH
 
 
 def test_kind_plan_lists_the_registry_the_caches_and_the_configmap(write_config) -> None:  # type: ignore[no-untyped-def]
-    cfg = load(write_config(ON))
+    """On by default: a plain config's kind plan has them all."""
+    cfg = load(write_config("name: a\n"))
     names = [s.name for s in up_steps(cfg, KindProvider(cfg, State(cfg.state_path)), skip_stack=True)]
     expected = ["registry", "mirror-docker-io", "mirror-ghcr-io", "mirror-registry-k8s-io", "mirror-quay-io"]
     assert names[1:6] == expected and names[6] == "create-cluster"
     assert names.index("registry-network") > names.index("kubeconfig")
     assert names.index("registry-hosts") > names.index("kubeconfig")
     assert "registry-hosting" in names
-    plain = load(write_config("name: a\n"))
+    plain = load(write_config("name: a\n" + OFF))
     plain_names = [s.name for s in up_steps(plain, KindProvider(plain, State(plain.state_path)), skip_stack=True)]
     assert not {"registry", "registry-hosts", "registry-hosting"} & set(plain_names)
 
@@ -141,7 +144,7 @@ def test_the_local_registry_is_advertised_as_kep_1755_says() -> None:
 def test_turning_the_registry_on_for_a_kind_cluster_made_without_it_is_drift(write_config) -> None:  # type: ignore[no-untyped-def]
     from devcluster.providers.kind import config_drift
 
-    made = render_config(load(write_config("name: a\n")))
-    wanted = render_config(load(write_config("name: a\n" + ON)))
+    made = render_config(load(write_config("name: a\n" + OFF)))
+    wanted = render_config(load(write_config("name: a\n")))
     assert any(c.startswith("registry:") for c in config_drift(made, wanted))
     assert config_drift(wanted, wanted) == []

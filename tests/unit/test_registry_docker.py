@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import socket
 import subprocess
@@ -31,6 +32,7 @@ from devcluster.providers.registry_steps import container_steps, network_step, r
 from tests import realdocker, realregistry
 from tests.realdocker import BRIDGE_ADDRESS, Dockerd
 from tests.realregistry import Registry, free_port, oci_layout, skopeo_push
+from tests.unit.test_stack import needs_helm, render, values_for
 
 pytestmark = pytest.mark.skipif(bool(realdocker.skip_reason() or realregistry.skip_reason()),
                                 reason=realdocker.skip_reason() or realregistry.skip_reason() or "runs")
@@ -173,12 +175,17 @@ def test_down_purge_registry_removes_the_containers_and_volumes(setup, dockerd, 
     execute(container_steps(cfg), ctx)
     path = Path(cfg.source)
     path.write_text(path.read_text() + "provider: existing\nhosts:\n  manage: false\n")
+    from devcluster.local import pushed_images
+
+    pushed_images.record(ctx.state, [f"localhost:{cfg.registry.port}/lib/app:v1"])
     kept = CliRunner().invoke(app, ["down", "--config", str(path)])
     assert kept.exit_code == 0, kept.output
+    assert pushed_images.pushed(ctx.state), "down keeps the registry, and so the record of what it holds"
     assert "devcluster-registry-data" in dockerd.docker("volume", "ls", "-q").stdout.decode().split()
     purged = CliRunner().invoke(app, ["down", "--config", str(path), "--purge-registry"])
     assert purged.exit_code == 0, purged.output
     assert "removed volume devcluster-registry-data" in purged.output
+    assert pushed_images.pushed(ctx.state) == set(), "the stack must not name images the purge removed"
     assert dockerd.docker("ps", "-aq").stdout.decode().split() == []
     assert dockerd.docker("volume", "ls", "-q").stdout.decode().split() == []
 
@@ -339,6 +346,10 @@ def test_vagrant_image_load_with_the_registry_on_pushes_and_opens_no_ssh(setup, 
     ref = "ghcr.io/forail-platform/forail-ui:dev"
     import_image(dockerd, tmp_path, ref, b"u" * 20_000)
     assert provider.load_images(vctx, [ref]) == [n.name for n in provider.nodes]
+    from devcluster.local import pushed_images
+
+    local_ref = f"localhost:{cfg.registry.port}/forail-platform/forail-ui:dev"
+    assert pushed_images.pushed(state) == {local_ref}, "the stack's image values point at what was pushed"
     with urllib.request.urlopen(f"http://127.0.0.1:{cfg.registry.port}/v2/forail-platform/forail-ui/tags/list",
                                 timeout=5) as resp:
         assert json.loads(resp.read())["tags"] == ["dev"]
@@ -362,3 +373,109 @@ def test_vagrant_doctor_checks_the_registry_ports(setup, dockerd, tmp_path) -> N
     execute(container_steps(cfg), ctx)
     (ours,) = [f for f in provider.doctor_checks() if f.what == "devcluster-registry"]
     assert ours.ok and ours.detail.endswith("is devcluster-registry's")
+
+
+@needs_helm
+def test_image_load_via_kind_points_the_forail_images_at_the_local_registry_with_real_helm(  # type: ignore[no-untyped-def]
+        setup, dockerd, tmp_path, monkeypatch) -> None:
+    """`image load` (KindProvider.load_images; `kind` itself is a recording stand-in on PATH, since no kind
+    cluster runs here: it only answers `get clusters` / `get nodes`) pushes through the real docker to the
+    real registry container, and `stack install --image-tag dev` then renders (real helm) the backend from
+    localhost:<port>/...:dev, while the frontend, never pushed at that tag, keeps the chart's repository."""
+    from devcluster.stages import stack
+
+    cfg, ctx = setup
+    execute(container_steps(cfg), ctx)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "kind").write_text(f"#!/bin/sh\necho \"$*\" >> {tmp_path}/kind.calls\n"
+                                 f"case \"$*\" in 'get clusters') echo {cfg.name} ;; 'get nodes'*) "
+                                 f"echo {cfg.name}-control-plane ;; esac\n")
+    (bindir / "kind").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    ref = "ghcr.io/forail-platform/forail-backend:dev"
+    import_image(dockerd, tmp_path, ref, b"c" * 20_000)
+    ctx.provider.load_images(ctx, [ref])
+    assert "load" not in (tmp_path / "kind.calls").read_text(), "with the registry on, nothing is archived"
+    port = cfg.registry.port
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/forail-platform/forail-backend/tags/list") as r:
+        assert json.load(r)["tags"] == ["dev"], "the real registry holds the pushed tag"
+
+    cfg.stack.image_tag = "dev"
+    rel = cfg.stack.releases[0]
+    layers = stack._user_layers(cfg, rel, stack.pushed_images.pushed(ctx.state))
+    objs = render(tmp_path, "forail-test", values_for(cfg, tmp_path), layers)
+    images = {name: d["spec"]["template"]["spec"]["containers"][0]["image"] for (kind, name), d in objs.items()
+              if kind == "Deployment"}
+    assert images["forail-web"] == f"localhost:{port}/forail-platform/forail-backend:dev", images
+    assert images["forail-frontend"] == "ghcr.io/forail-platform/forail-frontend:dev", images
+    cfg.registry.enabled = False  # the record only counts while the registry is on
+    plain = stack._user_layers(cfg, rel, stack.pushed_images.pushed(ctx.state))
+    assert "repository" not in plain["images"]["backend"]
+
+
+def test_status_shows_each_container_its_address_and_disk_use(setup, dockerd, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """What `status` reports of the registry and the caches comes from the real docker: made or not, running
+    or stopped, the published address, and the disk use of the volume (docker's own figure) or the storage
+    dir; and `devcluster status` prints it even when the cluster itself is not there."""
+    from typer.testing import CliRunner
+
+    from devcluster.cli import app
+    from devcluster.reports.status import registry_section
+
+    cfg, ctx = setup
+    before = registry_section(ctx)["containers"]
+    assert [c["state"] for c in before] == ["absent", "absent"]
+    execute(container_steps(cfg), ctx)
+    ref = "ghcr.io/forail-platform/forail-backend:dev"
+    import_image(dockerd, tmp_path, ref, os.urandom(2_000_000))
+    from devcluster.providers.image_loading import push_images
+
+    push_images(cfg, [ref], lambda line: None)
+    dockerd.docker("stop", "devcluster-mirror-registry-test")
+    local, cache = registry_section(ctx)["containers"]
+    assert local["state"] == "running" and local["role"] == "local registry"
+    assert f"127.0.0.1:{cfg.registry.port}->5000/tcp" in local["address"]
+    assert local["storage"] == "volume devcluster-registry-data"
+    assert local["disk"].endswith("MB") and float(local["disk"][:-2]) >= 1.0, local
+    assert cache["state"] == "exited" and cache["role"] == "cache of registry.test"
+
+    bindir = tmp_path / "bin"  # recording stand-in for kind: no cluster exists (kind cannot run here)
+    bindir.mkdir()
+    (bindir / "kind").write_text("#!/bin/sh\nexit 0\n")
+    (bindir / "kind").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    res = CliRunner().invoke(app, ["status", "--config", cfg.source, "--output", "json"])
+    data = json.loads(res.stdout)
+    assert [c["name"] for c in data["registry"]["containers"]] == ["devcluster-registry",
+                                                                   "devcluster-mirror-registry-test"]
+    assert data["registry"]["advertised"] == f"localhost:{cfg.registry.port}"
+    table = CliRunner().invoke(app, ["status", "--config", cfg.source], env={"COLUMNS": "250"}).output
+    assert "devcluster-registry" in table and "exited" in table and "volume devcluster-registry-data" in table
+
+
+def test_a_cache_whose_upstream_does_not_answer_warns_and_up_goes_on(setup, dockerd, write_config) -> None:  # type: ignore[no-untyped-def]
+    """Offline (here: the upstream is a port nothing listens on, on the test's own bridge) the real
+    distribution cache exits at start and docker restarts it. That must not fail `up`: containerd pulls from
+    the upstream meanwhile. The step warns within seconds (not the 30 s answer timeout) and a re-run only
+    checks; the local registry, which has no fallback, is unaffected."""
+    import time
+
+    cfg, ctx = setup
+    port = cfg.registry.port
+    with socket.socket() as s:
+        s.bind((BRIDGE_ADDRESS, 0))
+        closed = s.getsockname()[1]  # released again: nothing listens there
+    offline = load(write_config(
+        f"registry:\n  enabled: true\n  port: {port}\n  image: {realdocker.REGISTRY_IMAGE}\n"
+        f"  mirrors:\n    enabled: true\n    upstreams: [registry.test]\n"
+        f"    remotes:\n      registry.test: http://{BRIDGE_ADDRESS}:{closed}\n"))
+    octx = Context(offline, ctx.state, ctx.console, KindProvider(offline, ctx.state))
+    started = time.monotonic()
+    outcomes = execute(container_steps(offline), octx)
+    took = time.monotonic() - started
+    assert [o.status for o in outcomes] == ["ran", "ran"]
+    said = ctx.console.file.getvalue()  # type: ignore[attr-defined]
+    assert "warning:" in said and "devcluster-mirror-registry-test does not answer" in said, said
+    assert took < 20, f"the warning came after {took:.1f} s"
+    assert [o.status for o in execute(container_steps(offline), octx)] == ["done", "done"], "a re-run only checks"

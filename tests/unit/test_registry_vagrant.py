@@ -96,7 +96,8 @@ def test_vagrant_validate_accepts_the_registry_provisioners(tmp_path: Path) -> N
 
 def provider_for(base: Context, **overrides: Any) -> Context:
     manifest = base.config.vagrant.flannel_manifest
-    cfg = config.load(None, {"provider": "vagrant", "vagrant.flannel_manifest": manifest, **overrides})
+    cfg = config.load(None, {"provider": "vagrant", "vagrant.flannel_manifest": manifest, **test_vagrant.REGISTRY_OFF,
+                             **overrides})
     return Context(cfg, base.state, base.console, vp.VagrantProvider(cfg, base.state, base.provider.seams))
 
 

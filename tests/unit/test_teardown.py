@@ -42,7 +42,9 @@ def test_a_failed_part_is_reported_the_rest_removed_and_the_state_kept(tmp_path:
     result = teardown.take_down(ctx)
     teardown.purge(ctx, result)
     assert hosts.read_text() == "127.0.0.1 localhost\n"
-    assert result.done == [f"removed the devcluster dev block from {hosts}"]
+    removed, kept = result.done
+    assert removed == f"removed the devcluster dev block from {hosts}"
+    assert kept.startswith("kept devcluster-registry, devcluster-mirror-docker-io,") and "--purge-registry" in kept
     assert len(result.problems) == 2 and "`kind` was not found" in result.problems[0]
     assert result.problems[1] == f"kept {ctx.state.root} (--purge) because the cluster may still exist"
     assert (ctx.state.root / "kubeconfig").exists()

@@ -31,6 +31,9 @@ from devcluster.local.state import State
 from devcluster.providers import vagrant as vp
 
 REPO = Path(__file__).resolve().parents[2]
+# These tests are about the VMs; the registry and caches (on by default) are docker containers no fake here
+# plays: tests/unit/test_registry_docker.py and test_registry_vagrant.py cover them.
+REGISTRY_OFF = {"registry.enabled": False, "registry.mirrors.enabled": False}
 FIXTURES = REPO / "tests" / "fixtures"
 SCRIPTS = sorted((REPO / "provisioning").glob("*.sh")) + sorted((REPO / "scripts").glob("*.sh")) + [
     REPO / ".ci" / "run"]
@@ -379,7 +382,8 @@ def vagrant_env(tmp_path: Path, fake_tools, fake_api, monkeypatch: pytest.Monkey
     fake_tools.add("VBoxManage", "print('7.0.20r163906')")
     monkeypatch.setenv("FAKE_VAGRANT_STATE", str(tmp_path / "vagrant-running.json"))
     manifest = str(FIXTURES / "local-path-storage.yaml")  # any file: the fake VMs never apply it
-    cfg = config.load(None, {"provider": "vagrant", "vagrant.flannel_manifest": manifest, "timeouts.nodes_ready": 5})
+    cfg = config.load(None, {"provider": "vagrant", "vagrant.flannel_manifest": manifest, "timeouts.nodes_ready": 5,
+                             **REGISTRY_OFF})
     state = State(cfg.state_path)
     state.root.mkdir(parents=True)
     admin = fake_api.write_kubeconfig(tmp_path / "admin.conf", "kubernetes-admin@kubernetes").read_text()
@@ -534,7 +538,7 @@ def test_image_load_on_k3s_goes_through_k3s_ctr_with_fake_docker(vagrant_env, fa
     """k3s runs its own containerd, so its distribution answers `k3s ctr`, not the system's `ctr` (fake `docker`
     and `vagrant` on PATH, SSH sessions replaced by recorders, as above)."""
     fake_tools.add("docker", FAKE_DOCKER_SAVE)
-    cfg = config.load(None, {"provider": "vagrant", "vagrant.distribution": "k3s"})
+    cfg = config.load(None, {"provider": "vagrant", "vagrant.distribution": "k3s", **REGISTRY_OFF})
     ctx = Context(cfg, vagrant_env.state, vagrant_env.console,
                   vp.VagrantProvider(cfg, vagrant_env.state, vagrant_env.provider.seams))
     ctx.provider._write_settings(ctx)
@@ -647,7 +651,9 @@ def test_plan_for_a_full_k3s_cluster_lists_seven_nodes_and_the_k3s_steps(write_c
     assert "profile full: 3 control plane(s) + 4 worker(s), distribution k3s, boot_timeout 180s, 3 tries per VM" in out
     steps = [line.split("│")[2].strip() for line in result.output.splitlines()
              if line.startswith("│") and line.split("│")[1].strip().isdigit()]
-    assert steps[:8] == ["preflight", "vagrant-config", "k3s-binary", "vm-cp1", "k3s-cp1", "kubeconfig", "vms", "join"]
+    caches = ["mirror-docker-io", "mirror-ghcr-io", "mirror-registry-k8s-io", "mirror-quay-io"]  # on by default
+    assert steps[:14] == ["preflight", "vagrant-config", "k3s-binary", "registry", *caches, "vm-cp1",
+                          "registry-hostonly", "k3s-cp1", "kubeconfig", "vms", "join"]
     for node in ("cp2", "cp3", "w1", "w2", "w3", "w4"):
         assert node in out
     assert "kube-system/local-path-provisioner" in out, "k3s' own local-path-provisioner is used"
@@ -661,6 +667,7 @@ def test_k3s_binary_is_checked_against_the_release_checksums(vagrant_env, tmp_pa
     sums = tmp_path / "sha256sum-amd64.txt"
     sums.write_text(f"{hashlib.sha256(binary.read_bytes()).hexdigest()}  k3s\n{'0' * 64}  k3s-airgap.tar\n")
     cfg = config.load(None, {"provider": "vagrant", "vagrant.distribution": "k3s", "vagrant.k3s_binary": str(binary),
+                             **REGISTRY_OFF,
                              "vagrant.k3s_checksums": str(sums)})
     ctx = Context(cfg, vagrant_env.state, vagrant_env.console, vp.VagrantProvider(cfg, vagrant_env.state,
                                                                                    vagrant_env.provider.seams))
@@ -685,6 +692,7 @@ def test_k3s_flow_first_server_inits_others_join_token_only_on_stdin_with_fake_v
     digest = hashlib.sha256(binary.read_bytes()).hexdigest()
     base = vagrant_env
     cfg = config.load(None, {"provider": "vagrant", "vagrant.distribution": "k3s", "vagrant.k3s_binary": str(binary),
+                             **REGISTRY_OFF,
                              "vagrant.k3s_sha256": digest, "timeouts.nodes_ready": 5})
     fake_api.objects.clear()  # k3s registers cp1 only once it runs
     ctx = Context(cfg, base.state, base.console, vp.VagrantProvider(cfg, base.state, base.provider.seams))

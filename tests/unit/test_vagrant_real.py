@@ -83,7 +83,9 @@ def real_vagrant(tmp_path: Path, fake_tools, monkeypatch: pytest.MonkeyPatch) ->
     cfg = config.load(None, {
         "provider": "vagrant", "vagrant.profile": "single", "vagrant.retries": 1,
         "vagrant.box": BOX, "vagrant.box_version": BOX_VERSION, "vagrant.box_url": local_box(tmp_path),
-        "vagrant.flannel_manifest": str(manifest), "vagrant.up_timeout": 120})
+        "vagrant.flannel_manifest": str(manifest), "vagrant.up_timeout": 120,
+        # the registry's containers (on by default) are docker's: test_registry_vagrant.py covers them
+        "registry.enabled": False, "registry.mirrors.enabled": False})
     state = State(cfg.state_path)
     return Context(cfg, state, Console(quiet=True, width=200), vp.VagrantProvider(cfg, state, host_seams(tmp_path)))
 

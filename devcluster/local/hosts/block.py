@@ -51,6 +51,18 @@ NEWLINE_NOTE = " (devcluster ended the line above)"
 END_TAIL = r"(?:[ \t]*(?:\r?\n|\Z)|(?![a-z0-9-]*[ \t]*(?:\r?\n|\Z))(?=[^\r\n]))"
 
 
+def _begin_line(name_re: str) -> str:
+    """A BEGIN marker line up to its line ending, for the cluster name ``name_re`` matches."""
+    return r"(?m)^" + re.escape(begin_marker("")) + name_re + r"(?:" + re.escape(NEWLINE_NOTE) + r")?[ \t]*"
+
+
+def block_pattern(cluster: str | None = None) -> re.Pattern[str]:
+    """The one definition of a whole block, markers included: this cluster's, or (None) any cluster's, whose
+    name is group ``name`` (shadowing.py tells other clusters' blocks from hand-written lines with it)."""
+    name = r"(?P<name>\S+)" if cluster is None else r"(?P<name>" + re.escape(cluster) + r")"
+    return re.compile(_begin_line(name) + r"\r?\n(?:.*\r?\n)*?" + re.escape(end_marker("")) + r"(?P=name)" + END_TAIL)
+
+
 def split(text: str, cluster: str) -> tuple[str, str | None, str]:
     """Return (before, block, after); block includes both markers and the END marker's line ending.
 
@@ -58,14 +70,10 @@ def split(text: str, cluster: str) -> tuple[str, str | None, str]:
     ``after``) or when an older devcluster wrote it at the end of a file without a final newline.
     """
     begin, end = begin_marker(cluster), end_marker(cluster)
-    pattern = re.compile(
-        r"(?m)^" + re.escape(begin) + r"(?:" + re.escape(NEWLINE_NOTE) + r")?[ \t]*\r?\n(?:.*\r?\n)*?"
-        + re.escape(end) + END_TAIL
-    )
-    m = pattern.search(text)
+    m = block_pattern(cluster).search(text)
     if not m:
         # \r? so that an unterminated block in a CRLF file is refused too, not duplicated.
-        if re.search(r"(?m)^" + re.escape(begin) + r"(?:" + re.escape(NEWLINE_NOTE) + r")?[ \t]*\r?$", text):
+        if re.search(_begin_line(re.escape(cluster)) + r"\r?$", text):
             raise DevclusterError(
                 f"the hosts file has '{begin}' without a matching '{end}'",
                 "fix the file by hand; devcluster will not guess where its block ends",

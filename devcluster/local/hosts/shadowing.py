@@ -7,17 +7,13 @@ of the text; ``HostsFile`` reports them and, with ``--force``, comments out the 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from devcluster.config import is_ip_address
-from devcluster.local.hosts.block import END_TAIL, NEWLINE_NOTE
+from devcluster.local.hosts.block import block_pattern
 
-_ANY_BLOCK = re.compile(
-    r"(?m)^# BEGIN devcluster (?P<name>\S+)(?:" + re.escape(NEWLINE_NOTE) + r")?[ \t]*\r?\n(?:.*\r?\n)*?"
-    r"# END devcluster (?P=name)" + END_TAIL
-)
+_ANY_BLOCK = block_pattern()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from devcluster.clients import runner
 from devcluster.errors import DevclusterError
+from devcluster.local.state import write_synced
 
 # Hosts files are mostly ASCII, but a hand-written comment may be Latin-1 or
 # anything else: surrogateescape carries undecodable bytes through unchanged.
@@ -63,10 +64,7 @@ def write_atomic(target: str, data: bytes) -> None:
         write_in_place(target, data)
         return
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_synced(fd, data)
         os.chmod(tmp, (st.st_mode & 0o7777) if st else 0o644)
         if st is not None and os.geteuid() == 0:
             os.chown(tmp, st.st_uid, st.st_gid)
