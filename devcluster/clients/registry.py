@@ -91,6 +91,11 @@ class RegistryContainer:
         return {"REGISTRY_PROXY_USERNAME": user, "REGISTRY_PROXY_PASSWORD": password}
 
 
+def switched(reg: RegistryConfig, on: bool) -> RegistryConfig:
+    """``reg`` with the local registry and the caches both on (everything it names, e.g. to purge) or off."""
+    return dataclasses.replace(reg, enabled=on, mirrors=dataclasses.replace(reg.mirrors, enabled=on))
+
+
 def local_registry(reg: RegistryConfig) -> RegistryContainer:
     return RegistryContainer(LOCAL_NAME, reg.image, reg.port)
 

@@ -19,7 +19,8 @@ from devcluster.clients.http import http_get
 from devcluster.clients.registry import CONTAINER_PORT, LABEL, RegistryContainer
 from devcluster.errors import CommandError, DevclusterError
 
-DOCKER_HINT = "start Docker and check that `docker info` works for your user"
+DOCKER_HINT = ("start Docker and check that `docker info` works for your user (or, for the registry and caches, "
+               "turn them off: registry.enabled and registry.mirrors.enabled false)")
 
 
 def run_argv(c: RegistryContainer, secret_names: list[str]) -> list[str]:

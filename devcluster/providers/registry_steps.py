@@ -10,13 +10,12 @@ read of a node's file.
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 from collections.abc import Callable
 
 from devcluster.clients import registry_containers as rc
 from devcluster.clients import runner
-from devcluster.clients.registry import CERTS_DIR, RegistryContainer, containers, hosts_files, via_network
+from devcluster.clients.registry import CERTS_DIR, RegistryContainer, containers, hosts_files, switched, via_network
 from devcluster.config.schema import Config
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
@@ -137,9 +136,7 @@ def remove_containers(cfg: Config, purge: bool) -> list[str]:
     if not purge:
         return []
     # what the config names, on or off now: a registry switched off since it was made is still purged
-    every = dataclasses.replace(cfg.registry, enabled=True,
-                                mirrors=dataclasses.replace(cfg.registry.mirrors, enabled=True))
-    found: list[RegistryContainer] = containers(every)
+    found: list[RegistryContainer] = containers(switched(cfg.registry, on=True))
     return [item for c in found for item in rc.remove(c, purge=True)]
 
 

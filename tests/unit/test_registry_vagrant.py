@@ -225,3 +225,24 @@ def test_the_kep_1755_document_names_the_host_only_address_for_pods(vagrant_env,
     cm = fake_api.get("v1", "configmaps", "local-registry-hosting", "kube-public")
     doc = yaml.safe_load(cm["data"]["localRegistryHosting.v1"])
     assert doc["hostFromClusterNetwork"] == "192.168.56.1:5001" and doc["hostFromContainerRuntime"] == "localhost:5001"
+
+
+def test_without_docker_on_this_machine_the_vms_pull_from_the_upstreams_and_the_plan_says_so(vagrant_env) -> None:  # type: ignore[no-untyped-def]
+    """VirtualBox needs no Docker, and the registry is on by default: a Vagrant host without a docker client
+    gets no registry steps, no hosts.toml and no KEP-1755 document (rather than an `up` failing at
+    `registry`), and the plan and preflight say why."""
+    import dataclasses
+
+    from devcluster.plan import up_steps
+
+    seams = dataclasses.replace(vagrant_env.provider.seams, has_docker=lambda: False)
+    manifest = vagrant_env.config.vagrant.flannel_manifest
+    cfg = config.load(None, {"provider": "vagrant", "vagrant.flannel_manifest": manifest})
+    provider = vp.VagrantProvider(cfg, vagrant_env.state, seams)
+    names = [s.name for s in up_steps(cfg, provider, skip_stack=True)]
+    assert not {"registry", "mirror-docker-io", "registry-hostonly", "registry-hosting"} & set(names), names
+    assert provider.registry_containers() == [] and provider.registry_hosts_files() == {}
+    preflight = next(s for s in provider.cluster_steps() if s.name == "preflight")
+    assert "no docker on this machine" in preflight.summary
+    with_docker = vp.VagrantProvider(cfg, vagrant_env.state, dataclasses.replace(seams, has_docker=lambda: True))
+    assert "registry-hostonly" in [s.name for s in with_docker.cluster_steps()]

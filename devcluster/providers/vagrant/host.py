@@ -115,6 +115,8 @@ class HostSeams:
     connect: Callable[[SshTarget], Any] = SshSession
     # The API server address the host-side kubeconfig points at; None: the first control plane's.
     api_server: str | None = None
+    # Whether this machine has a docker client (the registry and caches are docker containers).
+    has_docker: Callable[[], bool] = lambda: runner.which("docker") is not None
     # Whether this machine has an address now (the host-only one, to publish the registry containers on).
     has_address: Callable[[str], bool] = address_present
     # Ports something already listens on (doctor: the registry's ports).

@@ -10,6 +10,7 @@ ignored for it) and concurrent linked-clone imports of the same box race.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -21,6 +22,7 @@ import yaml
 from devcluster.assets import asset_dir
 from devcluster.clients import fetch, runner
 from devcluster.clients.access import ClusterAccess, NodeAccess
+from devcluster.clients.registry import switched
 from devcluster.clients.ssh import SshSession, SshTarget, parse_ssh_config
 from devcluster.config import Config, VagrantNode, vagrant_nodes
 from devcluster.engine.steps import Context, Step
@@ -47,6 +49,8 @@ from devcluster.providers.vagrant.lifecycle import VagrantLifecycle
 
 DISTRIBUTIONS: dict[str, Callable[[Machines], Distribution]] = {d.name: d for d in (Kubeadm, K3s)}
 VBOX_LOG_TAIL = 300
+NO_DOCKER = ("no docker on this machine: no local registry or caches, the VMs pull from the upstreams (install "
+             "Docker for them, or set registry.enabled and registry.mirrors.enabled to false to say so)")
 
 
 def admin_kubeconfig_for_host(admin_conf: str, server: str, context: str) -> str:
@@ -71,6 +75,11 @@ class VagrantProvider(Provider):
     def __init__(self, cfg: Config, state: State, seams: HostSeams | None = None) -> None:
         super().__init__(cfg, state)
         self.seams = seams or HostSeams()
+        # The registry and caches are docker containers on this machine: without Docker (which VirtualBox does
+        # not need) the VMs pull from the upstreams, said in the plan and by preflight, rather than `up` failing.
+        self.registry_skipped = (cfg.registry.enabled or cfg.registry.mirrors.enabled) and not self.seams.has_docker()
+        if self.registry_skipped:
+            cfg = self.cfg = dataclasses.replace(cfg, registry=switched(cfg.registry, on=False))
         self.nodes: list[VagrantNode] = vagrant_nodes(cfg.vagrant)
         self.first = self.nodes[0]
         self.machines = Machines(cfg.vagrant, state, self.nodes, self.ssh_targets, self.seams.connect, cfg.registry)
@@ -168,6 +177,8 @@ class VagrantProvider(Provider):
         return required, available, available is None or available >= required + 1024
 
     def _preflight(self, ctx: Context) -> None:
+        if self.registry_skipped:
+            ctx.console.print(f"  [yellow]note:[/yellow] {NO_DOCKER}")
         runner.require("vagrant", VAGRANT_HINT)
         runner.require("VBoxManage", VBOX_HINT)
         conflicts = virtualization_conflicts(self.seams.proc_modules, self.seams.libvirtd_active)
@@ -292,7 +303,8 @@ class VagrantProvider(Provider):
                  if files else "")
         return [
             Step("preflight", f"{shape}; vagrant and VBoxManage present, no KVM/libvirtd holding the virtualization "
-                 f"extensions, VirtualBox accepts {v.network_prefix}.0/24, enough free memory", self._preflight),
+                 f"extensions, VirtualBox accepts {v.network_prefix}.0/24, enough free memory"
+                 + (f"; {NO_DOCKER}" if self.registry_skipped else ""), self._preflight),
             Step("vagrant-config", f"write the VM layout for the Vagrantfile{manifest}{hosts}; box {v.box} "
                  f"{v.box_version}: {layout}", self._write_settings, self._settings_done),
             *self.distribution.prepare_steps(),
