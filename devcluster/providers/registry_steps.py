@@ -20,6 +20,7 @@ from devcluster.config.schema import Config
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
 from devcluster.providers.doctor import Finding
+from devcluster.providers.kind_lifecycle import node_names
 
 KIND_NETWORK = "kind"
 
@@ -94,11 +95,6 @@ def network_step(cfg: Config, network: str = KIND_NETWORK) -> list[Step]:
                  act, lambda ctx: all(rc.connected(c, network) for c in wanted))]
 
 
-def _node_names(cfg: Config) -> list[str]:
-    res = runner.run(["kind", "get", "nodes", "--name", cfg.name], timeout=60)
-    return res.stdout.split()
-
-
 def _node_file(node: str, path: str) -> str | None:
     res = runner.run(["docker", "exec", node, "cat", path], check=False, timeout=60)
     return res.stdout if res.ok else None
@@ -116,11 +112,11 @@ def node_files_step(cfg: Config) -> list[Step]:
         return []
 
     def done(ctx: Context) -> bool:
-        nodes = _node_names(cfg)  # none yet: not done (all() of nothing would say it is)
+        nodes = node_names(cfg.name)  # none yet: not done (all() of nothing would say it is)
         return bool(nodes) and all(_node_file(node, path) == text for node in nodes for path, text in files.items())
 
     def act(ctx: Context) -> None:
-        for node in _node_names(cfg):
+        for node in node_names(cfg.name):
             for path, text in files.items():
                 if _node_file(node, path) != text:
                     write_node_file(node, path, text)
