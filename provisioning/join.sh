@@ -17,7 +17,10 @@ if [ -f "${KUBE_DIR:-/etc/kubernetes}/kubelet.conf" ]; then
 fi
 
 ENDPOINT=""; TOKEN=""; CA_CERT_HASH=""; CERTIFICATE_KEY=""
-while IFS='=' read -r key value; do
+# Whole lines, split at the first '=' by hand: `IFS='=' read key value` drops a single trailing '=' of a value.
+while IFS= read -r line || [ -n "$line" ]; do
+  key="${line%%=*}"
+  value="${line#*=}"
   case "$key" in
     ENDPOINT) ENDPOINT="$value" ;;
     TOKEN) TOKEN="$value" ;;

@@ -84,7 +84,11 @@ REGISTRIES_YAML_B64=""
 if [ -t 0 ]; then
   die 2 "the token is read from stdin (TOKEN=<value>), not from a terminal"
 fi
-while IFS='=' read -r key value || [ -n "$key" ]; do
+# Whole lines, split at the first '=' by hand: `IFS='=' read key value` drops a single trailing '=' of the
+# value (base64 padding).
+while IFS= read -r line || [ -n "$line" ]; do
+  key="${line%%=*}"
+  value="${line#*=}"
   case "$key" in
     TOKEN) TOKEN="$value" ;;
     REGISTRIES_YAML_B64) REGISTRIES_YAML_B64="$value" ;;

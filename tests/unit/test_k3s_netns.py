@@ -384,3 +384,22 @@ def test_bad_registries_on_stdin_is_refused_before_anything_is_written(cluster, 
         install(cfg, "node1", rig, "server", server_env(nodes, 0, joining=False), None,
                 stdin=f"TOKEN={secrets.token_hex(32)}\nREGISTRIES_YAML_B64=not*base64!\n")
     assert rig.written() == [] and rig.k3s_calls() == []
+
+
+@needs_netns
+def test_registries_yaml_arrives_whole_whatever_its_base64_padding(cluster, rig: Rig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """base64 ends in '', '=' or '=='; bash's `IFS='=' read key value` drops a single trailing '=', which made
+    the real script refuse one config in three (e.g. upstreams [docker.io, ghcr.io, quay.io])."""
+    nodes, cfg = cluster
+    env = server_env(nodes, 0, joining=False)
+    candidates = [["docker.io"], ["ghcr.io"], ["quay.io"], ["docker.io", "quay.io"], ["docker.io", "ghcr.io"],
+                  ["docker.io", "ghcr.io", "quay.io"], ["registry.k8s.io"], ["ghcr.io", "quay.io"]]
+    by_padding: dict[int, tuple[str, str]] = {}
+    for upstreams in candidates:
+        stdin, registries = k3s_stdin(tmp_path, upstreams)
+        b64 = next(line for line in stdin.splitlines() if line.startswith("REGISTRIES_YAML_B64="))
+        by_padding.setdefault(len(b64) - len(b64.rstrip("=")), (stdin, registries))
+    assert sorted(by_padding) == [0, 1, 2], "the candidates must cover every padding"
+    for padding, (stdin, registries) in sorted(by_padding.items()):
+        install(cfg, "node1", rig, "server", env, None, stdin=stdin)
+        assert (rig.root / "etc/rancher/k3s/registries.yaml").read_text() == registries, f"padding {padding}"
