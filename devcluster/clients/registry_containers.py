@@ -8,7 +8,9 @@ no secret is ever part of argv (`ps`, logs, error messages).
 from __future__ import annotations
 
 import errno
+import http.client
 import json
+import os
 import socket
 import time
 from collections.abc import Mapping
@@ -47,18 +49,36 @@ def inspect(name: str) -> dict[str, Any] | None:
     return docs[0] if docs else None
 
 
-def mismatch(c: RegistryContainer, doc: dict[str, Any]) -> str:
-    """Why an existing container is not the one the config asks for ('' when it is). Publishing on more
-    addresses than asked is fine: the containers are shared, and a kind `up` (loopback only) must not strip
-    the host-only binding a Vagrant cluster on this machine pulls through."""
+def mismatch(c: RegistryContainer, doc: dict[str, Any], environ: Mapping[str, str] | None = None) -> str:
+    """Why an existing container is not the one the config asks for ('' when it is): its image, where its
+    data lives, the upstream it proxies and whether it has the upstream's credentials (added later to lift
+    Docker Hub's limit), and its bindings. Publishing on more addresses than asked is fine: the containers are
+    shared, and a kind `up` (loopback only) must not strip the host-only binding a Vagrant cluster pulls
+    through."""
     image = doc.get("Config", {}).get("Image", "")
     if image != c.image:
         return f"runs {image}, the config asks for {c.image}"
+    storage = os.path.realpath(os.path.expanduser(c.storage_dir)) if c.storage_dir else c.volume
+    mounted = [m.get("Name") or m.get("Source", "") for m in doc.get("Mounts") or []
+               if m.get("Destination") == "/var/lib/registry"]
+    if mounted and storage not in mounted and os.path.realpath(mounted[0]) != storage:
+        return f"keeps its data in {mounted[0]}, the config asks for {storage}"
+    env = dict(e.split("=", 1) for e in doc.get("Config", {}).get("Env") or [] if "=" in e)
+    if c.upstream and env.get("REGISTRY_PROXY_REMOTEURL", "") != c.server:
+        return f"proxies {env.get('REGISTRY_PROXY_REMOTEURL') or 'nothing'}, the config asks for {c.server}"
+    if c.upstream and bool(c.secret_env(environ)) != ("REGISTRY_PROXY_USERNAME" in env):
+        return "its upstream credentials differ from the environment's (DEVCLUSTER_MIRROR_*)"
     published = [f"{b.get('HostIp', '')}:{b.get('HostPort', '')}" for b in _bindings(doc)]
     missing = [f"{address}:{c.port}" for address in c.addresses if f"{address}:{c.port}" not in published]
     if missing:
         return f"publishes {', '.join(published) or 'nothing'}, the config asks for {', '.join(missing)} too"
     return ""
+
+
+def lost_addresses(doc: dict[str, Any]) -> list[str]:
+    """Addresses a container publishes on that this machine no longer has (a host-only one after a reboot,
+    before VirtualBox made it again): docker cannot start it until it is made without them."""
+    return [a for a in _specific_hosts(doc) if not address_present(a)]
 
 
 def _bindings(doc: dict[str, Any]) -> list[dict[str, str]]:
@@ -82,8 +102,13 @@ def address_present(address: str) -> bool:
 def kept_addresses(doc: dict[str, Any]) -> list[str]:
     """The specific host addresses a container publishes on that this machine still has: a replacement
     keeps them, since another cluster (a Vagrant one's host-only address) may pull through them."""
+    return [a for a in _specific_hosts(doc) if address_present(a)]
+
+
+def _specific_hosts(doc: dict[str, Any]) -> list[str]:
+    """The host addresses a container's port is bound to, without the wildcards."""
     hosts = dict.fromkeys(b.get("HostIp", "") for b in _bindings(doc))
-    return [a for a in hosts if a not in ("", "0.0.0.0", "::") and address_present(a)]
+    return [a for a in hosts if a not in ("", "0.0.0.0", "::")]
 
 
 def networks(doc: dict[str, Any]) -> list[str]:
@@ -95,7 +120,7 @@ def answers(c: RegistryContainer, timeout: float = 2) -> bool:
     """The registry API answers on its published port (a running container may still be starting)."""
     try:
         status, _ = http_get("127.0.0.1", c.port, "/v2/", f"127.0.0.1:{c.port}", timeout=timeout)
-    except OSError:
+    except (OSError, http.client.HTTPException):  # nothing there yet, or something that is no registry
         return False
     return status == 200
 
@@ -122,9 +147,13 @@ def wait_answering(c: RegistryContainer, timeout: float = 30) -> None:
     say so as soon as it has exited once, rather than wait out ``timeout`` or let the step's check fail
     without a reason."""
     deadline = time.monotonic() + timeout
+    restarts = int((inspect(c.name) or {}).get("RestartCount") or 0)
     while not answers(c):
-        state = (inspect(c.name) or {}).get("State", {})
-        crashed = bool(state.get("Restarting") or not state.get("Running"))
+        doc = inspect(c.name) or {}
+        state = doc.get("State", {})
+        # docker's first restarts come within ~100 ms: a restart count that grew says "exited" too
+        crashed = bool(state.get("Restarting") or not state.get("Running")
+                       or int(doc.get("RestartCount") or 0) > restarts)
         if time.monotonic() > deadline or crashed:
             logs = runner.run(["docker", "logs", "--tail", "5", c.name], check=False, timeout=30)
             why = "it exited" if crashed else f"not after {timeout:.0f} s"
@@ -140,7 +169,9 @@ def ensure(c: RegistryContainer, environ: Mapping[str, str] | None = None) -> st
     publishes on the addresses the old one did too and joins the networks it was on (the containers are
     shared: a Vagrant cluster's host-only binding, a kind cluster's `kind` network)."""
     doc = inspect(c.name)
-    if doc is not None and not mismatch(c, doc):
+    running = doc is not None and bool(doc.get("State", {}).get("Running"))
+    # stopped and bound to an address that is gone (after a reboot): `docker start` would fail on every run
+    if doc is not None and not mismatch(c, doc, environ) and (running or not lost_addresses(doc)):
         runner.run(["docker", "start", c.name], timeout=60, hint=DOCKER_HINT)
         wait_answering(c)
         return "started"
@@ -149,8 +180,14 @@ def ensure(c: RegistryContainer, environ: Mapping[str, str] | None = None) -> st
         runner.run(["docker", "rm", "-f", c.name], timeout=60, hint=DOCKER_HINT)
     secrets = c.secret_env(environ)
     where = ", ".join(f"{address}:{c.port}" for address in c.addresses)
-    runner.run(run_argv(c, sorted(secrets)), env=secrets, timeout=300,
-               hint=f"is {c.image} pullable here, and {where} free? `docker logs {c.name}`")
+    try:
+        runner.run(run_argv(c, sorted(secrets)), env=secrets, timeout=300,
+                   hint=f"is {c.image} pullable here, and {where} free? `docker logs {c.name}`")
+    except CommandError:
+        # `docker run` may have made the container and failed to start it: a half-made one would look
+        # configured to the next run, which would only `docker start` it and fail the same way
+        runner.run(["docker", "rm", "-f", c.name], check=False, timeout=60)
+        raise
     for network in networks(doc) if doc is not None else []:
         connect(c, network)
     wait_answering(c)

@@ -26,6 +26,7 @@ from devcluster.clients import registry_containers, runner
 from devcluster.clients.registry import containers, mirrors
 from devcluster.config import load
 from devcluster.engine.steps import Context, execute
+from devcluster.errors import CommandError
 from devcluster.local.state import State
 from devcluster.providers.kind import KindProvider
 from devcluster.providers.registry_steps import container_steps, network_step, remove_containers
@@ -479,3 +480,55 @@ def test_a_cache_whose_upstream_does_not_answer_warns_and_up_goes_on(setup, dock
     assert "warning:" in said and "devcluster-mirror-registry-test does not answer" in said, said
     assert took < 20, f"the warning came after {took:.1f} s"
     assert [o.status for o in execute(container_steps(offline), octx)] == ["done", "done"], "a re-run only checks"
+
+
+def test_a_stopped_container_bound_to_an_address_gone_since_is_made_again(setup, dockerd) -> None:  # type: ignore[no-untyped-def]
+    """After a host reboot docker cannot start a container bound to the host-only address VirtualBox has not
+    made again yet; `docker start` would fail on every `up`. Here the vanished address is on a bridge
+    of the test's own (made and deleted by the test; no packet is sent), and the container is made again
+    without it, keeping its volume's data."""
+    import random as _random
+
+    cfg, _ = setup
+    c = containers(cfg.registry)[0]
+    link = f"dcdum{_random.randrange(10_000)}"
+    address = f"10.252.{_random.randrange(1, 254)}.1"
+    subprocess.run(["ip", "link", "add", link, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", link], check=True)
+        subprocess.run(["ip", "link", "set", link, "up"], check=True)
+        assert registry_containers.ensure(c.published_on(address)) == "created"
+        dockerd.docker("stop", c.name)
+    finally:
+        subprocess.run(["ip", "link", "del", link], check=False)
+    assert dockerd.docker("start", c.name, check=False).returncode != 0, "docker cannot start it as it is"
+    assert registry_containers.ensure(c) == "replaced"
+    doc = inspect(dockerd, c.name)
+    assert doc["State"]["Running"] and [b["HostIp"] for b in doc["HostConfig"]["PortBindings"]["5000/tcp"]] == \
+        ["127.0.0.1"]
+    assert [m["Name"] for m in doc["Mounts"]] == [c.volume]
+
+
+def test_a_cache_proxying_another_upstream_is_replaced_and_a_failed_run_leaves_nothing(  # type: ignore[no-untyped-def]
+        setup, dockerd, upstream) -> None:
+    """A changed `mirrors.remotes` (a company mirror after hitting Docker Hub's limit) must reach the cache;
+    and a `docker run` that fails to start the container (its port taken) must not leave a half-made one that
+    later runs would take for configured."""
+    import dataclasses
+
+    cfg, _ = setup
+    (cache,) = mirrors(cfg.registry)
+    assert registry_containers.ensure(cache) == "created"
+    moved = dataclasses.replace(cache, server=upstream.url.rstrip("/") + "/")
+    assert "proxies" in registry_containers.mismatch(moved, inspect(dockerd, cache.name))
+    assert registry_containers.ensure(moved) == "replaced"
+    env = inspect(dockerd, cache.name)["Config"]["Env"]
+    assert f"REGISTRY_PROXY_REMOTEURL={moved.server}" in env
+    registry_containers.remove(moved, purge=False)
+    local = containers(cfg.registry)[0]
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", local.port))
+        squatter.listen()
+        with pytest.raises(CommandError):
+            registry_containers.ensure(local)
+    assert local.name not in dockerd.docker("ps", "-a", "--format", "{{.Names}}").stdout.decode().split()
