@@ -12,13 +12,15 @@ from devcluster.local.state import State
 RECORD = "pushed-images.json"
 
 
-def pushed(state: State) -> set[str]:
-    """The references pushed (localhost:<port>/path:tag)."""
-    return set(state.read_json(RECORD).get("pushed") or [])
+def pushed(state: State) -> dict[str, str]:
+    """Each reference pushed (localhost:<port>/path:tag) -> the digest the registry served for it then."""
+    found = state.read_json(RECORD).get("pushed") or {}
+    return {str(ref): str(digest) for ref, digest in found.items()} if isinstance(found, dict) else {}
 
 
-def record(state: State, references: list[str]) -> None:
-    state.write_json(RECORD, {"pushed": sorted(pushed(state) | set(references))})
+def record(state: State, digests: dict[str, str]) -> None:
+    """Remember ``digests`` (a re-push of a tag replaces its digest: the release then rolls out)."""
+    state.write_json(RECORD, {"pushed": {**pushed(state), **digests}})
 
 
 def forget(state: State) -> None:

@@ -17,6 +17,8 @@ from pathlib import Path
 from devcluster.clients import runner
 from devcluster.clients.registry import local_reference
 from devcluster.config.schema import Config
+from devcluster.local import pushed_images
+from devcluster.local.state import State
 
 ACCEPT = ("application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
           "application/vnd.docker.distribution.manifest.list.v2+json, "
@@ -79,6 +81,20 @@ def push_images(cfg: Config, images: list[str], say: Callable[[str], None],
             say(f"{image}: pushed as {target} (only layers the registry lacked were sent)")
         out.append(target)
     return out
+
+
+def push_and_record(cfg: Config, state: State, images: list[str], say: Callable[[str], None],
+                    echo: Callable[[str], None] | None = None) -> list[str]:
+    """push_images, then the digest the registry serves for each reference, recorded for the stack's values
+    (tag@digest: a re-push under the same tag changes the pod spec, so it rolls out)."""
+    targets = push_images(cfg, images, say, echo)
+    port = cfg.registry.port
+    digests = {}
+    for target in targets:
+        repo, _, tag = target.removeprefix(f"localhost:{port}/").rpartition(":")
+        digests[target] = served_digest(port, repo, tag)
+    pushed_images.record(state, {ref: digest for ref, digest in digests.items() if digest})
+    return targets
 
 
 def node_image_id(node: str, image: str) -> str:

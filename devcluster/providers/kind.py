@@ -19,7 +19,6 @@ from devcluster.clients.access import ClusterAccess, NodeAccess
 from devcluster.config import KIND_VERSION, Config
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
-from devcluster.local import pushed_images
 from devcluster.local.state import State, write_private
 from devcluster.providers import image_loading, registry_steps
 from devcluster.providers.base import Provider
@@ -207,8 +206,7 @@ class KindProvider(Provider):
                                   "create it with `devcluster up --provider kind`")
         nodes = node_names(self.cfg.name, KIND_HINT)
         if self.cfg.registry.enabled:  # pods pull localhost:<port>/... through the node's hosts.toml
-            pushed_images.record(self.state, image_loading.push_images(self.cfg, images, ctx.console.print,
-                                                                       ctx.echo))
+            image_loading.push_and_record(self.cfg, self.state, images, ctx.console.print, ctx.echo)
         else:
             image_loading.archive_into_nodes(self.cfg.name, nodes, images, ctx.console.print, ctx.echo)
         return nodes

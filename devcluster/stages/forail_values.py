@@ -107,32 +107,33 @@ def image_tags(cfg: Config) -> dict[str, str]:
     return {image: tag for image, tag in tags.items() if tag}
 
 
-def image_tag_values(tags: dict[str, str], repositories: dict[str, str] | None = None) -> dict[str, Any]:
+def image_tag_values(tags: dict[str, str], local: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
     """The images at these tags (a local build loaded with `devcluster image load`, say), taken from the node
-    when it is there rather than pulled; ``repositories``: the images `image load` pushed to the local
-    registry, pulled from there."""
+    when it is there rather than pulled; ``local``: image -> (repository, digest) of what `image load` pushed
+    to the local registry, pulled from there at tag@digest (a re-push under the same tag rolls out)."""
     if not tags:
         return {}
     out: dict[str, Any] = {image: {"tag": tag, "pullPolicy": "IfNotPresent"} for image, tag in tags.items()}
-    for image, repository in (repositories or {}).items():
+    for image, (repository, digest) in (local or {}).items():
         if image in out:
             out[image]["repository"] = repository
+            out[image]["tag"] = f"{out[image]['tag']}@{digest}"
     return {"images": out}
 
 
 def pushed_repositories(cfg: Config, tags: dict[str, str], repositories: dict[str, str],
-                        pushed: set[str]) -> dict[str, str]:
+                        pushed: dict[str, str]) -> dict[str, tuple[str, str]]:
     """Each image whose chart repository at its tag `image load` pushed to the local registry: that
-    registry's repository (localhost:<port>/...), which every node pulls through its hosts.toml.
-    ``repositories``: the release's own (user values), over the chart's defaults."""
+    registry's repository (localhost:<port>/...), which every node pulls through its hosts.toml, and the
+    digest pushed. ``repositories``: the release's own (user values), over the chart's defaults."""
     if not cfg.registry.enabled:
         return {}
     out = {}
     for image, tag in tags.items():
         source = repositories.get(image) or DEFAULT_REPOSITORIES.get(image, "")
         target = local_reference(f"{source}:{tag}", cfg.registry.port) if source else ""
-        if target in pushed:
-            out[image] = target.rpartition(":")[0]
+        if pushed.get(target):
+            out[image] = (target.rpartition(":")[0], pushed[target])
     return out
 
 

@@ -51,7 +51,7 @@ def job_execution(cfg: Config, rel: ReleaseConfig, checkout: Path | None = None)
     return forail_values.job_execution(cfg, version, read_from)
 
 
-def _user_layers(cfg: Config, rel: ReleaseConfig, pushed: set[str]) -> dict[str, Any]:
+def _user_layers(cfg: Config, rel: ReleaseConfig, pushed: dict[str, str]) -> dict[str, Any]:
     """The user's inline values, with what devcluster must keep on top of every layer:
     allowedHosts extended (never replaced) by the user's hosts, and `--image-tag` (from the local registry
     when `image load` pushed that tag there: ``pushed``)."""

@@ -121,11 +121,11 @@ def test_each_image_tag_is_set_alone_and_image_tag_sets_both(tmp_path: Path) -> 
                                          stack.job_execution(cfg, rel))
     images = lambda objs: {n: objs[("Deployment", n)]["spec"]["template"]["spec"]["containers"][0]["image"]  # noqa: E731
                            for n in ("forail-web", "forail-frontend")}
-    only_frontend = images(render(tmp_path, "forail-test", values, stack._user_layers(cfg, rel, set())))
+    only_frontend = images(render(tmp_path, "forail-test", values, stack._user_layers(cfg, rel, {})))
     assert only_frontend == {"forail-web": "ghcr.io/forail-platform/forail-backend:2026.07.1",
                              "forail-frontend": "ghcr.io/forail-platform/forail-frontend:fe-dev"}
     both = config.load(None, {"stack.image_tag": "dev", "stack.image_tags.backend": "be-1"})
-    mixed = images(render(tmp_path, "forail-test", values, stack._user_layers(both, both.stack.releases[0], set())))
+    mixed = images(render(tmp_path, "forail-test", values, stack._user_layers(both, both.stack.releases[0], {})))
     assert mixed == {"forail-web": "ghcr.io/forail-platform/forail-backend:be-1",
                      "forail-frontend": "ghcr.io/forail-platform/forail-frontend:dev"}
 
@@ -450,10 +450,14 @@ def test_a_pushed_image_replaces_the_users_own_repository_and_only_at_the_pushed
     cfg = config.load(None, {"registry.enabled": True, "stack.image_tag": "dev"})
     rel = cfg.stack.releases[0]
     rel.values = {"images": {"backend": {"repository": "mirror.example.lan/forail/forail-backend"}}}
-    pushed = {"localhost:5001/forail/forail-backend:dev", "localhost:5001/forail-platform/forail-frontend:v2"}
+    digest = "sha256:" + "ab" * 32
+    pushed = {"localhost:5001/forail/forail-backend:dev": digest,
+              "localhost:5001/forail-platform/forail-frontend:v2": "sha256:" + "cd" * 32}
     images = stack._user_layers(cfg, rel, pushed)["images"]
     assert images["backend"]["repository"] == "localhost:5001/forail/forail-backend"
+    assert images["backend"]["tag"] == f"dev@{digest}", "pinned to what was pushed: a re-push rolls out"
     assert "repository" not in images["frontend"], "frontend was pushed at v2, not at dev"
     cfg.registry.enabled = False
     off = stack._user_layers(cfg, rel, pushed)["images"]["backend"]
     assert off["repository"] == "mirror.example.lan/forail/forail-backend", "the user's own, untouched"
+    assert off["tag"] == "dev"

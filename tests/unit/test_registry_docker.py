@@ -178,7 +178,7 @@ def test_down_purge_registry_removes_the_containers_and_volumes(setup, dockerd, 
     path.write_text(path.read_text() + "provider: existing\nhosts:\n  manage: false\n")
     from devcluster.local import pushed_images
 
-    pushed_images.record(ctx.state, [f"localhost:{cfg.registry.port}/lib/app:v1"])
+    pushed_images.record(ctx.state, {f"localhost:{cfg.registry.port}/lib/app:v1": "sha256:" + "0" * 64})
     kept = CliRunner().invoke(app, ["down", "--config", str(path)])
     assert kept.exit_code == 0, kept.output
     assert pushed_images.pushed(ctx.state), "down keeps the registry, and so the record of what it holds"
@@ -186,7 +186,7 @@ def test_down_purge_registry_removes_the_containers_and_volumes(setup, dockerd, 
     purged = CliRunner().invoke(app, ["down", "--config", str(path), "--purge-registry"])
     assert purged.exit_code == 0, purged.output
     assert "removed volume devcluster-registry-data" in purged.output
-    assert pushed_images.pushed(ctx.state) == set(), "the stack must not name images the purge removed"
+    assert pushed_images.pushed(ctx.state) == {}, "the stack must not name images the purge removed"
     assert dockerd.docker("ps", "-aq").stdout.decode().split() == []
     assert dockerd.docker("volume", "ls", "-q").stdout.decode().split() == []
 
@@ -196,6 +196,12 @@ def uploads(dockerd: Dockerd) -> int:
     logs = dockerd.docker("logs", "devcluster-registry").stdout.decode() + \
         dockerd.docker("logs", "devcluster-registry").stderr.decode()
     return sum(1 for line in logs.splitlines() if '"PUT /v2/' in line or '"PATCH /v2/' in line)
+
+
+def image_loading_accept() -> str:
+    from devcluster.providers.image_loading import ACCEPT
+
+    return ACCEPT
 
 
 def import_image(dockerd: Dockerd, tmp_path: Path, ref: str, payload: bytes) -> None:
@@ -350,7 +356,7 @@ def test_vagrant_image_load_with_the_registry_on_pushes_and_opens_no_ssh(setup, 
     from devcluster.local import pushed_images
 
     local_ref = f"localhost:{cfg.registry.port}/forail-platform/forail-ui:dev"
-    assert pushed_images.pushed(state) == {local_ref}, "the stack's image values point at what was pushed"
+    assert list(pushed_images.pushed(state)) == [local_ref], "the stack's image values point at what was pushed"
     with urllib.request.urlopen(f"http://127.0.0.1:{cfg.registry.port}/v2/forail-platform/forail-ui/tags/list",
                                 timeout=5) as resp:
         assert json.loads(resp.read())["tags"] == ["dev"]
@@ -408,7 +414,11 @@ def test_image_load_via_kind_points_the_forail_images_at_the_local_registry_with
     objs = render(tmp_path, "forail-test", values_for(cfg, tmp_path), layers)
     images = {name: d["spec"]["template"]["spec"]["containers"][0]["image"] for (kind, name), d in objs.items()
               if kind == "Deployment"}
-    assert images["forail-web"] == f"localhost:{port}/forail-platform/forail-backend:dev", images
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v2/forail-platform/forail-backend/manifests/dev",
+                                 method="HEAD", headers={"Accept": image_loading_accept()})
+    with urllib.request.urlopen(req) as r:
+        served = r.headers["Docker-Content-Digest"]
+    assert images["forail-web"] == f"localhost:{port}/forail-platform/forail-backend:dev@{served}", images
     assert images["forail-frontend"] == "ghcr.io/forail-platform/forail-frontend:dev", images
     cfg.registry.enabled = False  # the record only counts while the registry is on
     plain = stack._user_layers(cfg, rel, stack.pushed_images.pushed(ctx.state))

@@ -171,7 +171,7 @@ def test_user_allowed_hosts_are_added_to_the_derived_ones_not_replacing_them(tmp
     extra.write_text("forail:\n  allowedHosts: forail.example.test\n")
     cfg.stack.releases[0].values = {"forail": {"allowedHosts": ["10.0.0.7", "localhost"]}}
     cfg.stack.releases[0].values_files = [str(extra)]
-    layers = stack._user_layers(cfg, cfg.stack.releases[0], set())
+    layers = stack._user_layers(cfg, cfg.stack.releases[0], {})
     assert layers["forail"]["allowedHosts"] == "forail-dev.lan,127.0.0.1,localhost,forail.example.test,10.0.0.7"
 
 
@@ -194,7 +194,7 @@ def test_image_tag_sets_both_images_on_top_of_every_layer_with_real_helm(tmp_pat
     cfg = config.load(None, {"stack.image_tag": "dev"})
     rel = cfg.stack.releases[0]
     rel.values = {"images": {"backend": {"tag": "pinned"}}}
-    objs = render(tmp_path, "forail-test", values_for(cfg, tmp_path), stack._user_layers(cfg, rel, set()))
+    objs = render(tmp_path, "forail-test", values_for(cfg, tmp_path), stack._user_layers(cfg, rel, {}))
     for name in ("forail-web", "forail-task", "forail-frontend"):
         container = objs[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]
         assert container["image"].endswith(":dev") and container["imagePullPolicy"] == "IfNotPresent", container

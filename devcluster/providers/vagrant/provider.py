@@ -27,7 +27,6 @@ from devcluster.clients.ssh import SshSession, SshTarget, parse_ssh_config
 from devcluster.config import Config, VagrantNode, vagrant_nodes
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
-from devcluster.local import pushed_images
 from devcluster.local.state import State, ensure_dir, write_private
 from devcluster.providers import image_loading, registry_steps
 from devcluster.providers.base import Provider
@@ -383,8 +382,7 @@ class VagrantProvider(Provider):
         self.require_cluster()
         runner.require("docker", "install Docker: the images are read from this machine's Docker")
         if self.cfg.registry.enabled:
-            pushed_images.record(self.state, image_loading.push_images(self.cfg, images, ctx.console.print,
-                                                                       ctx.echo))
+            image_loading.push_and_record(self.cfg, self.state, images, ctx.console.print, ctx.echo)
             return [n.name for n in self.nodes]
         targets = self.ssh_targets()
         importer = self.distribution.image_import
