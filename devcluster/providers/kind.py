@@ -134,9 +134,9 @@ class KindProvider(Provider):
     def _refuse_drift(self) -> None:
         """A kind cluster cannot be resized or re-imaged in place: a changed config must be explained now,
         not discovered later as a nodes-ready timeout."""
-        if not self.config_path.is_file():
+        made = self._made_config()
+        if made is None:
             return
-        made = yaml.safe_load(self.config_path.read_text()) or {}
         changes = config_drift(made, render_config(self.cfg))
         if changes:
             hint = ("kind cannot change a running cluster: `devcluster down` then `devcluster up` (the state dir "
@@ -199,15 +199,32 @@ class KindProvider(Provider):
             ctx.console.print(f"kind cluster {self.cfg.name} does not exist")
         self.state.kubeconfig.unlink(missing_ok=True)
 
+    def _made_config(self) -> dict[str, Any] | None:
+        """The kind config the cluster was created with (written at create), None when it was not kept."""
+        if not self.config_path.is_file():
+            return None
+        return yaml.safe_load(self.config_path.read_text()) or {}
+
+    def _made_with_registry(self) -> bool:
+        """The cluster's containerd reads hosts.toml (kind sets config_path only at create); a cluster whose
+        config was not kept is taken as made by this config."""
+        made = self._made_config()
+        return made is None or bool(made.get("containerdConfigPatches"))
+
     def load_images(self, ctx: Context, images: list[str]) -> list[str]:
         runner.require("kind", KIND_HINT)
         if not self.cluster_exists():
             raise DevclusterError(f"no kind cluster {self.cfg.name!r}",
                                   "create it with `devcluster up --provider kind`")
         nodes = node_names(self.cfg.name, KIND_HINT)
-        if self.cfg.registry.enabled:  # pods pull localhost:<port>/... through the node's hosts.toml
+        made_with_registry = self._made_with_registry()
+        if self.cfg.registry.enabled and made_with_registry:  # pods pull localhost:<port>/... via hosts.toml
             image_loading.push_and_record(self.cfg, self.state, images, ctx.console.print, ctx.echo)
         else:
+            if self.cfg.registry.enabled:
+                ctx.console.print(f"  kind cluster {self.cfg.name!r} was made without the registry (its containerd "
+                                  "ignores hosts.toml): loading into the nodes instead; `devcluster down`, `up` "
+                                  "for the registry")
             image_loading.archive_into_nodes(self.cfg.name, nodes, images, ctx.console.print, ctx.echo)
         return nodes
 

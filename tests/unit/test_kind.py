@@ -260,12 +260,14 @@ else:
 """
 
 
+@pytest.mark.parametrize("case", ["registry off", "cluster made without the registry"])
 def test_image_load_on_kind_archives_only_into_nodes_without_the_image_with_fake_kind_and_docker(
-        tmp_path, kind_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+        tmp_path, kind_env, fake_tools, case) -> None:  # type: ignore[no-untyped-def]
     """Fake `kind` and `docker` record the calls (kind nodes need a Docker that runs privileged containers, which
     this machine does not): `docker save` then `kind load image-archive` (kind #3795), and a node whose
     `crictl inspecti` id is the image's ID is skipped (kind #380). The registry path runs against a real
-    dockerd in test_registry_docker.py."""
+    dockerd in test_registry_docker.py. With the registry on but the cluster made without it (its containerd
+    ignores hosts.toml: pods could not pull localhost:5001/...) the images go into the nodes too."""
     (tmp_path / "clusters").write_text("devcluster\n")
     fake_tools.add("kind", FAKE_KIND + """
 if args[:2] == ["get", "nodes"]:
@@ -273,7 +275,13 @@ if args[:2] == ["get", "nodes"]:
 """)
     fake_tools.add("docker", FAKE_DOCKER_IMAGES)
     off = tmp_path / "devcluster.yaml"
-    off.write_text("registry:\n  enabled: false\n")  # without the local registry: archives into the nodes
+    if case == "registry off":
+        off.write_text("registry:\n  enabled: false\n")  # without the local registry: archives into the nodes
+    else:
+        off.write_text("name: devcluster\n")
+        made = config.load(off).state_path / "kind-config.yaml"
+        made.parent.mkdir(parents=True, exist_ok=True)
+        made.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes: []\n")  # no containerd patch
     result = CliRunner().invoke(app, ["image", "load", "--provider", "kind", "--config", str(off),
                                       "ghcr.io/forail-platform/forail-backend:dev",
                                       "ghcr.io/forail-platform/forail-frontend:dev"])
@@ -285,6 +293,7 @@ if args[:2] == ["get", "nodes"]:
     assert [s[-1] for s in saves] == ["ghcr.io/forail-platform/forail-frontend:dev"]
     assert "ghcr.io/forail-platform/forail-backend:dev: devcluster-worker already holds" in result.output
     assert "into 2 node(s)" in result.output
+    assert ("was made without the registry" in result.output) == (case != "registry off")
 
 
 def test_image_load_without_a_kind_cluster_says_so_with_fake_kind(kind_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
