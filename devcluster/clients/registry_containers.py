@@ -18,7 +18,7 @@ from typing import Any
 
 from devcluster.clients import runner
 from devcluster.clients.http import http_get
-from devcluster.clients.registry import CONTAINER_PORT, LABEL, RegistryContainer
+from devcluster.clients.registry import CONTAINER_PORT, LABEL, LOOPBACK, RegistryContainer
 from devcluster.errors import CommandError, DevclusterError
 
 DOCKER_HINT = ("start Docker and check that `docker info` works for your user (or, for the registry and caches, "
@@ -123,6 +123,14 @@ def answers(c: RegistryContainer, timeout: float = 2) -> bool:
     except (OSError, http.client.HTTPException):  # nothing there yet, or something that is no registry
         return False
     return status == 200
+
+
+def holds_port(c: RegistryContainer) -> bool:
+    """The container exists and its port is published on 127.0.0.1: a busy port there is its own (running,
+    or restarting while its upstream does not answer), not somebody else's."""
+    doc = inspect(c.name)
+    return doc is not None and any(b.get("HostIp") == LOOPBACK and b.get("HostPort") == str(c.port)
+                                   for b in _bindings(doc))
 
 
 def is_running(c: RegistryContainer) -> bool:

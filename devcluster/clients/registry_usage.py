@@ -15,6 +15,7 @@ from typing import Any
 from devcluster.clients import runner
 from devcluster.clients.registry import LABEL, RegistryContainer
 from devcluster.clients.registry_containers import DOCKER_HINT
+from devcluster.errors import CommandError
 
 
 def listed() -> dict[str, dict[str, Any]]:
@@ -27,7 +28,10 @@ def listed() -> dict[str, dict[str, Any]]:
 
 def volume_sizes() -> dict[str, str]:
     """volume name -> its size as docker says it (e.g. "12.6MB"); {} when docker cannot tell."""
-    res = runner.run(["docker", "system", "df", "-v", "--format", "{{json .Volumes}}"], check=False, timeout=120)
+    try:
+        res = runner.run(["docker", "system", "df", "-v", "--format", "{{json .Volumes}}"], check=False, timeout=120)
+    except CommandError:  # timed out (it sizes every image on the machine): the rest of `status` still shows
+        return {}
     try:
         volumes = json.loads(res.stdout or "null") if res.ok else None
     except json.JSONDecodeError:
@@ -72,7 +76,8 @@ def usage(containers: list[RegistryContainer]) -> list[dict[str, Any]]:
             "name": c.name,
             "role": f"cache of {c.upstream}" if c.upstream else "local registry",
             "state": (row.get("State") or "unknown") if row else "absent",
-            "address": (row.get("Ports") or "") if row else f"127.0.0.1:{c.port} (not made yet)",
+            "address": ((row.get("Ports") or f"127.0.0.1:{c.port} (not listening)") if row
+                        else f"127.0.0.1:{c.port} (not made yet)"),
             "storage": storage,
             "disk": disk or "unknown",
         })

@@ -130,6 +130,7 @@ class KindProvider(Provider):
                 "kind could not publish the ingress NodePorts",
                 "stop what listens there (`ss -ltnp`), or change node_ports in devcluster.yaml",
             )
+        registry_steps.refuse_taken_ports(self.cfg, self.port_probe)
 
     def _refuse_drift(self) -> None:
         """A kind cluster cannot be resized or re-imaged in place: a changed config must be explained now,

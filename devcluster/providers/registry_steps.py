@@ -144,10 +144,18 @@ def port_findings(cfg: Config, busy: Callable[[str, list[int]], list[int]]) -> l
             findings.append(Finding(c.name, True, f"127.0.0.1:{c.port} is free"))
             continue
         try:
-            ours = rc.is_running(c)
+            ours = rc.holds_port(c)
         except DevclusterError:
             ours = False
         findings.append(Finding(c.name, True, f"127.0.0.1:{c.port} is {c.name}'s") if ours else Finding(
             c.name, False, f"127.0.0.1:{c.port} is taken by something else",
-            "stop what listens there (`ss -ltnp`), or change registry.port"))
+            "stop what listens there (`ss -ltnp`), or change registry.port (the caches take the ports after it)"))
     return findings
+
+
+def refuse_taken_ports(cfg: Config, busy: Callable[[str, list[int]], list[int]]) -> None:
+    """Preflight: a registry port held by something else would fail `docker run` half-way through `up`
+    (5005, the last default cache's, is also the usual Java debugger port): say so before anything is made."""
+    taken = [f for f in port_findings(cfg, busy) if not f.ok]
+    if taken:
+        raise DevclusterError("; ".join(f"{f.what}: {f.detail}" for f in taken), taken[0].fix)

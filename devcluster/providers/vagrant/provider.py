@@ -189,6 +189,7 @@ class VagrantProvider(Provider):
         if not allowed:
             raise DevclusterError(f"VirtualBox will refuse the host-only network {network}",
                                   RANGE_HINT.format(net=network))
+        registry_steps.refuse_taken_ports(self.cfg, self.seams.busy_ports)
         if self.running() == {n.name for n in self.nodes}:
             return
         required, available, enough = self.memory_check()
