@@ -360,6 +360,10 @@ def test_registries_yaml_from_stdin_is_in_place_before_k3s_starts_and_a_change_r
     result = install(cfg, "node1", rig, "server", env, None, stdin=stdin)
     written = rig.root / "etc/rancher/k3s/registries.yaml"
     assert written.read_text() == registries
+    from devcluster.providers.vagrant.k3s import K3s
+
+    probe = K3s.pulls_from_local_registry(None, 5001)  # type: ignore[arg-type]  # what `image load` asks a node
+    assert subprocess.run([*probe[:-1], str(rig.root / probe[-1].lstrip("/"))]).returncode == 0
     assert "http://192.168.56.1:5002" in registries and "localhost:5001" in registries
     assert stat.S_IMODE(written.stat().st_mode) == 0o644
     assert [c["registries"] for c in rig.k3s_calls()] == [True], "k3s reads it when it starts: it must be there"

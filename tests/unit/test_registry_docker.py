@@ -355,10 +355,39 @@ def test_a_container_lacking_the_second_address_is_replaced_keeping_its_networks
         dockerd.docker("network", "rm", "kind", check=False)
 
 
-def test_vagrant_image_load_with_the_registry_on_pushes_and_opens_no_ssh(setup, dockerd, tmp_path,  # type: ignore[no-untyped-def]
-                                                                        monkeypatch) -> None:
+class RecordingSession:
+    """A VM's SSH session as the provider uses it (no VM runs here: a recording stand-in). ``pointed``: whether
+    the node's runtime is pointed at the local registry (the probe's exit status); streamed imports are
+    counted with their bytes (a real `docker save` feeds them)."""
+
+    def __init__(self, pointed: bool, log: list[tuple[str, list[str], int]]) -> None:
+        self.pointed, self.log = pointed, log
+
+    def __enter__(self) -> RecordingSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def run(self, command: list[str], sudo: bool = False, check: bool = True, **_: object) -> object:
+        from devcluster.clients.ssh import SshResult
+
+        self.log.append(("run", command, 0))
+        return SshResult(0 if self.pointed else 1, "", "")
+
+    def run_streaming(self, command: list[str], source, sudo: bool = False, **_: object) -> None:  # type: ignore[no-untyped-def]
+        self.log.append(("stream", command, len(source.read())))
+
+
+@pytest.mark.parametrize("pointed", [True, False], ids=["vms-pull-from-the-registry", "vms-made-without-it"])
+def test_vagrant_image_load_pushes_when_the_vms_pull_from_the_registry_else_streams(  # type: ignore[no-untyped-def]
+        setup, dockerd, tmp_path, monkeypatch, pointed) -> None:
     """The VMs pull localhost:<port>/... through their hosts.toml: `image load` pushes to the local registry
-    (the real docker client and registry), never streams into the VMs (no VM here: SSH must not be asked)."""
+    (the real docker client and registry) and streams nothing into them. VMs made before the registry was on
+    (their runtime not pointed at it: the probe on the first node fails) get the image streamed in instead
+    (real `docker save`), since their pods could not pull it. The VMs' SSH sessions are recording stand-ins."""
+    from devcluster.clients.ssh import SshTarget
+    from devcluster.local import pushed_images
     from devcluster.providers import vagrant as vp
 
     cfg, ctx = setup
@@ -368,18 +397,22 @@ def test_vagrant_image_load_with_the_registry_on_pushes_and_opens_no_ssh(setup, 
     state = State(vcfg.state_path)
     state.root.mkdir(parents=True, exist_ok=True)
     state.write_json("vagrant.json", {})  # the cluster exists
-
-    def no_ssh(*args):  # type: ignore[no-untyped-def]
-        raise AssertionError("image load with the registry on must not SSH into the VMs")
-
-    provider = vp.VagrantProvider(vcfg, state, vp.HostSeams(connect=no_ssh))
-    monkeypatch.setattr(provider, "ssh_targets", no_ssh)  # nor ask Vagrant for the VMs' SSH settings
+    log: list[tuple[str, list[str], int]] = []
+    provider = vp.VagrantProvider(vcfg, state, vp.HostSeams(connect=lambda target: RecordingSession(pointed, log)))
+    targets = {n.name: SshTarget(n.name, "127.0.0.1", 22, "vagrant", ()) for n in provider.nodes}
+    monkeypatch.setattr(provider, "ssh_targets", lambda: targets)  # no `vagrant ssh-config` (no VMs)
     vctx = Context(vcfg, state, Console(file=io.StringIO(), width=200), provider)
     ref = "ghcr.io/forail-platform/forail-ui:dev"
     import_image(dockerd, tmp_path, ref, b"u" * 20_000)
     assert provider.load_images(vctx, [ref]) == [n.name for n in provider.nodes]
-    from devcluster.local import pushed_images
-
+    assert log[0] == ("run", ["test", "-f", f"/etc/containerd/certs.d/localhost:{cfg.registry.port}/hosts.toml"], 0)
+    streamed = [entry for entry in log if entry[0] == "stream"]
+    if not pointed:
+        assert len(streamed) == len(provider.nodes) and all(size > 20_000 for *_, size in streamed)
+        assert pushed_images.pushed(state) == {}
+        assert "was made without the registry" in vctx.console.file.getvalue()  # type: ignore[attr-defined]
+        return
+    assert streamed == []
     local_ref = f"localhost:{cfg.registry.port}/forail-platform/forail-ui:dev"
     assert list(pushed_images.pushed(state)) == [local_ref], "the stack's image values point at what was pushed"
     with urllib.request.urlopen(f"http://127.0.0.1:{cfg.registry.port}/v2/forail-platform/forail-ui/tags/list",

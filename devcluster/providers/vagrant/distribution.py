@@ -70,6 +70,9 @@ class Distribution(Protocol):
     # distribution points its runtime at them itself (k3s: registries.yaml in its install).
     provisions_registry_hosts: bool
 
+    def pulls_from_local_registry(self, port: int) -> list[str]:
+        """A command on a node that exits 0 when its runtime pulls localhost:<port>/... from the local registry."""
+
     @property
     def vm_download(self) -> Download | None:
         """A file the VMs' provisioning reads (kubeadm: the CNI manifest), fetched by the `vagrant-config` step."""

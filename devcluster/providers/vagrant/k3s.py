@@ -35,6 +35,7 @@ ADMIN_CONF = "/etc/rancher/k3s/k3s.yaml"
 K3S_CTR_IMPORT = ["k3s", "ctr", "-n", "k8s.io", "images", "import", "-"]
 TOKEN_FILE = "k3s-token"
 REMOTE_BINARY = "/tmp/devcluster-k3s"
+REGISTRIES_YAML = "/etc/rancher/k3s/registries.yaml"
 REGISTRIES_KEY = "REGISTRIES_YAML_B64"  # k3s-install.sh's stdin key for /etc/rancher/k3s/registries.yaml
 
 
@@ -152,6 +153,9 @@ class K3s:
 
     def first_vm_done(self, ctx: Context) -> bool:
         return True  # the VM's provisioning does nothing of k3s: the k3s step installs it
+
+    def pulls_from_local_registry(self, port: int) -> list[str]:
+        return ["grep", "-qF", f"localhost:{port}", REGISTRIES_YAML]
 
     def first_vm_summary(self) -> str:
         return "kernel settings for Kubernetes and a serial console (k3s follows over SSH)"

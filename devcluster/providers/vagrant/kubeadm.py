@@ -6,6 +6,7 @@ and handed over on stdin, never on a command line or on the host's disk.
 from __future__ import annotations
 
 from devcluster.assets import asset_dir
+from devcluster.clients.registry import CERTS_DIR
 from devcluster.config import VagrantNode
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
@@ -41,6 +42,9 @@ class Kubeadm:
         v = self.machines.settings
         return Download("the Flannel manifest", v.flannel_manifest, v.flannel_sha256,
                         self.machines.state.path("kube-flannel.yml"))
+
+    def pulls_from_local_registry(self, port: int) -> list[str]:
+        return ["test", "-f", f"{CERTS_DIR}/localhost:{port}/hosts.toml"]
 
     def first_vm_summary(self) -> str:
         v = self.machines.settings

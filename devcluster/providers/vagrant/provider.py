@@ -382,10 +382,15 @@ class VagrantProvider(Provider):
         another; nothing lands on disk on either side."""
         self.require_cluster()
         runner.require("docker", "install Docker: the images are read from this machine's Docker")
-        if self.cfg.registry.enabled:
+        targets = self.ssh_targets() if self.cfg.registry.enabled else {}
+        if self.cfg.registry.enabled and self._pulls_from_registry(targets):
             image_loading.push_and_record(self.cfg, self.state, images, ctx.console.print, ctx.echo)
             return [n.name for n in self.nodes]
-        targets = self.ssh_targets()
+        if self.cfg.registry.enabled:
+            ctx.console.print(f"  {self.first.name} was made without the registry (its runtime does not pull "
+                              f"localhost:{self.cfg.registry.port}): loading into every VM instead; "
+                              "`devcluster down`, `up` for the registry")
+        targets = targets or self.ssh_targets()
         importer = self.distribution.image_import
         loaded = []
         for node in self.nodes:
@@ -398,6 +403,13 @@ class VagrantProvider(Provider):
                                      hint="is the image in this machine's Docker? `docker image ls`")
             loaded.append(node.name)
         return loaded
+
+    def _pulls_from_registry(self, targets: dict[str, SshTarget]) -> bool:
+        """The VMs' container runtime is pointed at the local registry (provisioning or the k3s install did it
+        when they were made; a VM made before the registry was on is not)."""
+        probe = self.distribution.pulls_from_local_registry(self.cfg.registry.port)
+        with self.machines.session(self.first.name, targets) as s:
+            return s.run(probe, sudo=True, check=False).exit_status == 0
 
     def collect_host_logs(self, dest: Path) -> list[str]:
         """Each VM's serial console and the tail of its VirtualBox VBox.log: what explains a VM that never
