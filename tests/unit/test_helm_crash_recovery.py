@@ -24,6 +24,7 @@ from devcluster.local.state import State
 from devcluster.providers.existing import ExistingProvider
 from devcluster.stages.prerequisites import prerequisite_steps
 from tests.fakeapi import FakeApiServer
+from tests.helmcharts import release_status, write_chart
 
 HELM = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "helm"
 pytestmark = pytest.mark.skipif(not HELM.is_file(), reason="no .tools/bin/helm (bash scripts/test-setup.sh)")
@@ -45,11 +46,7 @@ spec:
 class World:
     def __init__(self, tmp_path: Path, api: FakeApiServer, chart_template: str = DEPLOYMENT) -> None:
         self.api = api
-        chart = tmp_path / "chart"
-        (chart / "templates").mkdir(parents=True)
-        (chart / "Chart.yaml").write_text("apiVersion: v2\nname: traefik\nversion: 0.1.0\n")
-        (chart / "templates" / "web.yaml").write_text(chart_template)
-        self.chart = chart
+        chart = self.chart = write_chart(tmp_path / "chart", chart_template)
         self.kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="kind-test")
         cfg = config.load(None, {"provider": "existing", "existing.kubeconfig": str(self.kubeconfig),
                                  "addons.traefik.chart": str(chart), "addons.traefik.repo": "",
@@ -65,9 +62,7 @@ class World:
                               text=True, timeout=60, check=check)
 
     def status(self) -> str:
-        import json
-
-        return json.loads(self.helm("status", "traefik", "-n", "traefik", "-o", "json").stdout)["info"]["status"]
+        return release_status(HELM, self.kubeconfig, "traefik", "traefik")
 
     def crash(self, *extra: str, pending: str) -> None:
         """Run a real `helm upgrade --install --wait` and SIGKILL it while it waits: helm's state is left as is."""

@@ -31,6 +31,7 @@ from devcluster.cli import app
 from devcluster.errors import DevclusterError
 from tests import realk8s
 from tests.forail_standin import ForailStandIn, start_standin
+from tests.helmcharts import release_status, write_chart
 
 REPO = Path(__file__).resolve().parents[2]
 CHARTS = REPO / "tests" / "fixtures" / "charts"
@@ -102,32 +103,22 @@ spec:
 """
 
 
-def helm_release_status(plane: realk8s.ControlPlane, name: str, ns: str) -> str:
-    proc = subprocess.run([HELM, "status", name, "-n", ns, "-o", "json", "--kubeconfig", str(plane.kubeconfig)],
-                          capture_output=True, text=True, timeout=60)
-    import json
-
-    return json.loads(proc.stdout)["info"]["status"] if proc.returncode == 0 else "not installed"
-
-
 def test_prerequisites_install_after_a_helm_killed_mid_install_and_a_rerun_only_checks(
         plane: realk8s.ControlPlane, forail_standin: int, tmp_path: Path) -> None:
     """A helm killed while `--wait`ing leaves Traefik's release `pending-install` on the real API server (every
     plain upgrade then fails "another operation is in progress"); `up` recovers it and installs the prerequisites;
     the StorageClass, IngressClass and TLS rules hold against the real admission; the re-run changes nothing."""
-    chart = tmp_path / "never"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: traefik\nversion: 0.0.1\n")
-    (chart / "templates" / "d.yaml").write_text(NEVER_READY)
+    chart = write_chart(tmp_path / "never", NEVER_READY, version="0.0.1")
     helm = subprocess.Popen([HELM, "upgrade", "--install", "traefik", str(chart), "-n", "traefik",
                              "--create-namespace", "--wait", "--timeout", "300s", "--kubeconfig",
                              str(plane.kubeconfig)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
-    while helm_release_status(plane, "traefik", "traefik") != "pending-install" and time.monotonic() < deadline:
+    while (release_status(HELM, plane.kubeconfig, "traefik", "traefik") != "pending-install"
+           and time.monotonic() < deadline):
         time.sleep(0.2)
     helm.send_signal(signal.SIGKILL)
     helm.wait()
-    assert helm_release_status(plane, "traefik", "traefik") == "pending-install"
+    assert release_status(HELM, plane.kubeconfig, "traefik", "traefik") == "pending-install"
 
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n")
@@ -135,7 +126,7 @@ def test_prerequisites_install_after_a_helm_killed_mid_install_and_a_rerun_only_
     first = cli("up", "--config", str(cfg), "--kubeconfig", str(plane.kubeconfig), "--skip-stack")
     assert first.exit_code == 0, first.output + repr(first.exception)
     assert "recovering" in first.output
-    assert helm_release_status(plane, "traefik", "traefik") == "deployed"
+    assert release_status(HELM, plane.kubeconfig, "traefik", "traefik") == "deployed"
 
     api, client = kube(plane)
     classes = {sc.metadata.name: (sc.metadata.annotations or {}).get("storageclass.kubernetes.io/is-default-class")
