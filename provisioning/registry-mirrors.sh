@@ -39,6 +39,10 @@ certs="${NODE_ROOT}${certs_dir}"
 config="${NODE_ROOT}/etc/containerd/config.toml"
 marker="# written by devcluster"
 registry_table='[plugins."io.containerd.grpc.v1.cri".registry]'
+# A hosts.toml devcluster wrote: its first line starts with the marker (anybody else's is left alone).
+written_by_devcluster() {
+  [ "$(head -n 1 "$1" | cut -c1-${#marker})" = "$marker" ]
+}
 
 [ -d "$HOSTS_SOURCE" ] || die 2 "${HOSTS_SOURCE} is not a directory (the Vagrantfile uploads it first)"
 trap 'rm -rf -- "$HOSTS_SOURCE"' EXIT
@@ -54,7 +58,7 @@ for file in "$source_dir"/*/hosts.toml; do
   [ -f "$file" ] || continue
   name="$(basename "$(dirname "$file")")"
   [[ "$name" =~ ^[A-Za-z0-9._:-]+$ ]] || die 2 "not a registry name: '${name}'"
-  [ "$(head -n 1 "$file" | cut -c1-${#marker})" = "$marker" ] ||
+  written_by_devcluster "$file" ||
     die 2 "${name}/hosts.toml was not written by devcluster (its first line must start with '${marker}')"
   names+=("$name")
 done
@@ -78,7 +82,7 @@ for file in "$certs"/*/hosts.toml; do
   for kept in "${names[@]}"; do
     if [ "$kept" = "$name" ]; then wanted=1; fi
   done
-  if [ "$wanted" = 0 ] && [ "$(head -n 1 "$file" | cut -c1-${#marker})" = "$marker" ]; then
+  if [ "$wanted" = 0 ] && written_by_devcluster "$file"; then
     rm -f -- "$file"
     rmdir --ignore-fail-on-non-empty -- "${certs}/${name}"
     changed=1
