@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -44,10 +44,12 @@ def checkout_for(cfg: Config, rel: ReleaseConfig) -> Path | None:
     return charts.sibling_checkout(rel, checkouts_dir(cfg))
 
 
-def job_execution(cfg: Config, rel: ReleaseConfig, checkout: Path | None = None) -> forail_values.JobExecution:
+def job_execution(cfg: Config, rel: ReleaseConfig,
+                  checkout: Path | Literal["look up"] | None = "look up") -> forail_values.JobExecution:
     """How the Forail release ``rel`` will run jobs: from the config, or the version of the chart it installs
-    (``checkout``: its sibling checkout, when the caller has already looked for one)."""
-    version, read_from = charts.chart_version(rel, checkout or checkout_for(cfg, rel))
+    (``checkout``: its sibling checkout, or None for none, when the caller has already looked)."""
+    found = checkout_for(cfg, rel) if checkout == "look up" else checkout
+    version, read_from = charts.chart_version(rel, found if isinstance(found, Path) else None)
     return forail_values.job_execution(cfg, version, read_from)
 
 
@@ -111,9 +113,10 @@ def release_done(ctx: Context, rel: ReleaseConfig) -> bool:
 
 
 def install_release(ctx: Context, rel: ReleaseConfig) -> None:
+    checkout = checkout_for(ctx.config, rel)
     if rel.kind == "forail":
         secrets_store.load_or_create(ctx.state)
-        execution = job_execution(ctx.config, rel)
+        execution = job_execution(ctx.config, rel, checkout)
         ctx.console.print(f"  jobs run as {execution.label}: {execution.reason}")
         if execution.podman:
             ctx.console.print(f"  [yellow]warning:[/yellow] {forail_values.PODMAN_WARNING}")
@@ -121,7 +124,6 @@ def install_release(ctx: Context, rel: ReleaseConfig) -> None:
     if desired is None:
         raise DevclusterError(f"release {rel.name}: the operator token is not there yet",
                               "run the operator-token step first (devcluster up --from operator-token)")
-    checkout = checkout_for(ctx.config, rel)
     if checkout is not None:
         ctx.console.print(f"  chart from the local checkout {checkout}")
     for image, spec in ((desired.values.get("images") or {}) if rel.kind == "forail" else {}).items():
