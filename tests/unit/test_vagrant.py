@@ -749,3 +749,15 @@ else:
     vbox = files["cp1-VBox.log"].splitlines()
     assert vbox[-1] == "Guru Meditation -4054" and len(vbox) == 300
     assert "no kubeconfig" in files["cluster-unreachable.txt"]
+
+
+def test_the_other_vms_start_on_one_vagrant_status_with_fake_vagrant(vagrant_env, fake_tools) -> None:  # type: ignore[no-untyped-def]
+    """`vagrant status` is a Ruby start-up (seconds): the `vms` step asks it once, not once more per VM it
+    boots (VirtualBox cannot run here: the fake vagrant records its calls)."""
+    ctx = vagrant_env
+    execute(ctx.provider.cluster_steps()[:2], ctx)
+    before = len(fake_tools.calls("vagrant"))
+    ctx.provider._start_others(ctx)
+    calls = [c["argv"] for c in fake_tools.calls("vagrant")[before:]]
+    assert [a[1] for a in calls if a[0] == "up"] == [n.name for n in ctx.provider.nodes[1:]]
+    assert sum(1 for a in calls if a[0] == "status") == 1, calls

@@ -92,9 +92,6 @@ class VagrantLifecycle:
                 ctx.console.print(f"  vagrant halt {node.name}")
                 vagrant.halt(vm_name=node.name)
 
-    def halted(self, node: VagrantNode) -> bool:
-        return self.states().get(node.name, "not_created") in HALTED
-
     def _start(self, ctx: Context) -> None:
         self.provider.require_cluster()
         states = self.states()  # one `vagrant status`: starting one VM changes no other's state

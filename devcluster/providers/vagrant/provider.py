@@ -44,7 +44,7 @@ from devcluster.providers.vagrant.driver import (
 from devcluster.providers.vagrant.host import RANGE_HINT, HostSeams, hostonly_allowed, virtualization_conflicts
 from devcluster.providers.vagrant.k3s import K3s
 from devcluster.providers.vagrant.kubeadm import Kubeadm
-from devcluster.providers.vagrant.lifecycle import VagrantLifecycle
+from devcluster.providers.vagrant.lifecycle import HALTED, VagrantLifecycle
 
 DISTRIBUTIONS: dict[str, Callable[[Machines], Distribution]] = {d.name: d for d in (Kubeadm, K3s)}
 VBOX_LOG_TAIL = 300
@@ -158,7 +158,7 @@ class VagrantProvider(Provider):
         return self._targets
 
     def running(self) -> set[str]:
-        return {s.name for s in self.vagrant().status() if s.state == "running"}
+        return {name for name, state in self.lifecycle().states().items() if state == "running"}
 
     # -- host checks
 
@@ -220,15 +220,18 @@ class VagrantProvider(Provider):
         vagrant_registry.write_tree(self.registry_hosts_dir, self.registry_hosts_files())
         self.state.write_json("vagrant.json", self.settings())
 
-    def boot(self, ctx: Context, node: VagrantNode) -> None:
-        """`vagrant up NODE`, destroyed and made again when it fails (vagrant.retries tries)."""
+    def boot(self, ctx: Context, node: VagrantNode, state: str | None = None) -> None:
+        """`vagrant up NODE`, destroyed and made again when it fails (vagrant.retries tries). ``state``: the
+        VM's `vagrant status` when the caller has just read it (asking costs a Ruby start-up per VM)."""
         ensure_dir(self.serial_dir)
 
         def forget_targets() -> None:
             self._targets = None  # a started VM may get another forwarded SSH port
 
         lifecycle = self.lifecycle()
-        if lifecycle.halted(node):  # stopped by `devcluster stop` or a reboot: started, never recreated
+        if state is None:
+            state = lifecycle.states().get(node.name, "not_created")
+        if state in HALTED:  # stopped by `devcluster stop` or a reboot: started, never recreated
             lifecycle.start_node(ctx, node)
             return
         boot_with_retries(ctx, self.vagrant(ctx), node, self.cfg.vagrant.retries, self.serial_log(node.name),
@@ -250,11 +253,12 @@ class VagrantProvider(Provider):
         return {n.name for n in self.nodes} <= self.running()
 
     def _start_others(self, ctx: Context) -> None:
-        running = self.running()
+        states = self.lifecycle().states()  # one `vagrant status`: starting one VM changes no other's state
         for node in self.nodes[1:]:
-            if node.name not in running:
+            state = states.get(node.name, "not_created")
+            if state != "running":
                 ctx.console.print(f"  vagrant up {node.name}")
-                self.boot(ctx, node)
+                self.boot(ctx, node, state)
 
     def registered(self, ctx: Context) -> set[str]:
         return {n["metadata"]["name"] for n in ctx.kube().list("/api/v1/nodes")}
@@ -279,7 +283,7 @@ class VagrantProvider(Provider):
                             f"its serial console: {self.serial_log(node.name)}; devcluster ssh {node.name}") from exc
                     ctx.console.print(f"  destroying {node.name} to join a fresh VM (never half-joined)")
                     self.vagrant(ctx).destroy(vm_name=node.name)
-                    self.boot(ctx, node)
+                    self.boot(ctx, node, "not_created")  # just destroyed: no need to ask Vagrant
 
     def _forget_node(self, ctx: Context, node: VagrantNode) -> None:
         """A node that failed to join leaves no Node object behind (its scripts undo their own part)."""
