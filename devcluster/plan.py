@@ -6,7 +6,6 @@ the prerequisites every provider gets, then the stack. Each part is its own modu
 
 from __future__ import annotations
 
-from devcluster.clients.registry import hosting
 from devcluster.config import Config
 from devcluster.engine.steps import Step
 from devcluster.providers.base import Provider
@@ -17,9 +16,7 @@ from devcluster.stages.registry import advertise_step
 def up_steps(cfg: Config, provider: Provider, skip_stack: bool = False) -> list[Step]:
     steps = provider.cluster_steps()
     steps += prerequisite_steps(cfg, provider.ingress_address(), provider.bundled_local_path())
-    runs_local = any(not c.upstream for c in provider.registry_containers())
-    steps += advertise_step(hosting(cfg.registry, runs_local=runs_local,
-                                    from_cluster_network=provider.registry_from_cluster_network()))
+    steps += advertise_step(provider.registry_hosting())
     if cfg.stack.enabled and not skip_stack and cfg.stack.releases:
         from devcluster.stages.stack import stack_steps
 

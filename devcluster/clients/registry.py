@@ -68,6 +68,12 @@ class RegistryContainer:
         return dataclasses.replace(self, addresses=tuple(dict.fromkeys((*self.addresses, *addresses))))
 
     @property
+    def pulled_as(self) -> str:
+        """The registry name images are pulled by that this container serves: its upstream, or for the local
+        registry localhost:<port> (what `image load` tags)."""
+        return self.upstream or f"localhost:{self.port}"
+
+    @property
     def volume(self) -> str:
         return f"{self.name}-data"
 
@@ -155,21 +161,12 @@ def hosts_toml(server: str, endpoints: list[str]) -> str:
 def hosts_files(reg: RegistryConfig, reach: Reach) -> dict[str, str]:
     """Path under CERTS_DIR -> content: one directory per upstream, and `localhost:<port>` for the local
     registry, so `localhost:5001/app` pulls on a node from the registry container."""
-    files = {}
-    if reg.enabled:
-        files[f"localhost:{reg.port}/hosts.toml"] = hosts_toml("", [reach(local_registry(reg))])
-    for mirror in mirrors(reg):
-        files[f"{mirror.upstream}/hosts.toml"] = hosts_toml(mirror.server, [reach(mirror)])
-    return files
+    return {f"{c.pulled_as}/hosts.toml": hosts_toml(c.server, [reach(c)]) for c in containers(reg)}
 
 
 def k3s_registries(reg: RegistryConfig, reach: Reach) -> dict[str, object]:
     """k3s's /etc/rancher/k3s/registries.yaml: k3s tries each endpoint, then the upstream's default one."""
-    entries: dict[str, object] = {}
-    if reg.enabled:
-        entries[f"localhost:{reg.port}"] = {"endpoint": [reach(local_registry(reg))]}
-    for mirror in mirrors(reg):
-        entries[mirror.upstream] = {"endpoint": [reach(mirror)]}
+    entries = {c.pulled_as: {"endpoint": [reach(c)]} for c in containers(reg)}
     return {"mirrors": entries} if entries else {}
 
 

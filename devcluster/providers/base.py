@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devcluster.clients.access import ClusterAccess, NodeAccess
-from devcluster.clients.registry import RegistryContainer, containers
+from devcluster.clients.registry import Hosting, RegistryContainer, containers, hosting
 from devcluster.config import Config
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
@@ -109,6 +109,13 @@ class Provider(ABC):
     def doctor_checks(self) -> list[Finding]:
         """Host checks beyond the tools (VirtualBox's host-only ranges, memory, ...)."""
         return []
+
+    def registry_hosting(self) -> Hosting | None:
+        """What the cluster is told of its registry (KEP-1755): `registry.host`, or the local one when this
+        provider runs it, named as its pods reach it."""
+        runs_local = any(not c.upstream for c in self.registry_containers())
+        return hosting(self.cfg.registry, runs_local=runs_local,
+                       from_cluster_network=self.registry_from_cluster_network())
 
     def registry_from_cluster_network(self) -> str:
         """host:port at which pods reach the local registry (KEP-1755's hostFromClusterNetwork); '': by the

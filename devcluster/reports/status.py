@@ -10,7 +10,6 @@ from typing import Any
 
 from devcluster.clients import registry_usage
 from devcluster.clients.readiness import node_is_ready
-from devcluster.clients.registry import hosting
 from devcluster.engine.steps import Context
 from devcluster.errors import DevclusterError, expected_errors
 from devcluster.local import hosts
@@ -27,7 +26,7 @@ def registry_section(ctx: Context) -> dict[str, Any]:
             out["containers"] = registry_usage.usage(wanted)
         except DevclusterError as exc:  # docker missing or not running: say so, the cluster may still answer
             out["error"] = exc.message
-    advertised = hosting(ctx.config.registry, runs_local=any(not c.upstream for c in wanted))
+    advertised = ctx.provider.registry_hosting()
     if advertised is not None:
         out["advertised"] = advertised.host
     return out
