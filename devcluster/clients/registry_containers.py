@@ -75,12 +75,6 @@ def mismatch(c: RegistryContainer, doc: dict[str, Any], environ: Mapping[str, st
     return ""
 
 
-def lost_addresses(doc: dict[str, Any]) -> list[str]:
-    """Addresses a container publishes on that this machine no longer has (a host-only one after a reboot,
-    before VirtualBox made it again): docker cannot start it until it is made without them."""
-    return [a for a in _specific_hosts(doc) if not address_present(a)]
-
-
 def _bindings(doc: dict[str, Any]) -> list[dict[str, str]]:
     return list((doc.get("HostConfig", {}).get("PortBindings") or {}).get(f"{CONTAINER_PORT}/tcp") or [])
 
@@ -99,16 +93,15 @@ def address_present(address: str) -> bool:
     return True
 
 
-def kept_addresses(doc: dict[str, Any]) -> list[str]:
-    """The specific host addresses a container publishes on that this machine still has: a replacement
-    keeps them, since another cluster (a Vagrant one's host-only address) may pull through them."""
-    return [a for a in _specific_hosts(doc) if address_present(a)]
-
-
-def _specific_hosts(doc: dict[str, Any]) -> list[str]:
-    """The host addresses a container's port is bound to, without the wildcards."""
+def bound_addresses(doc: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The specific host addresses a container publishes on, split into those this machine still has (a
+    replacement keeps them: another cluster, a Vagrant one's host-only address, may pull through them) and
+    those it has lost (a host-only one after a reboot, before VirtualBox made it again: docker cannot start
+    the container until it is made without them)."""
     hosts = dict.fromkeys(b.get("HostIp", "") for b in _bindings(doc))
-    return [a for a in hosts if a not in ("", "0.0.0.0", "::")]
+    specific = [a for a in hosts if a not in ("", "0.0.0.0", "::")]
+    present = [a for a in specific if address_present(a)]
+    return present, [a for a in specific if a not in present]
 
 
 def networks(doc: dict[str, Any]) -> list[str]:
@@ -155,6 +148,7 @@ def wait_answering(c: RegistryContainer, timeout: float = 30) -> None:
     say so as soon as it has exited once, rather than wait out ``timeout`` or let the step's check fail
     without a reason."""
     deadline = time.monotonic() + timeout
+    # read after the start: whether `docker start` resets the count is docker's business, not ours
     restarts = int((inspect(c.name) or {}).get("RestartCount") or 0)
     while not answers(c):
         doc = inspect(c.name) or {}
@@ -178,13 +172,14 @@ def ensure(c: RegistryContainer, environ: Mapping[str, str] | None = None) -> st
     shared: a Vagrant cluster's host-only binding, a kind cluster's `kind` network)."""
     doc = inspect(c.name)
     running = doc is not None and bool(doc.get("State", {}).get("Running"))
+    kept, lost = bound_addresses(doc) if doc is not None else ([], [])
     # stopped and bound to an address that is gone (after a reboot): `docker start` would fail on every run
-    if doc is not None and not mismatch(c, doc, environ) and (running or not lost_addresses(doc)):
+    if doc is not None and not mismatch(c, doc, environ) and (running or not lost):
         runner.run(["docker", "start", c.name], timeout=60, hint=DOCKER_HINT)
         wait_answering(c)
         return "started"
     if doc is not None:
-        c = c.published_on(*kept_addresses(doc))
+        c = c.published_on(*kept)
         runner.run(["docker", "rm", "-f", c.name], timeout=60, hint=DOCKER_HINT)
     secrets = c.secret_env(environ)
     where = ", ".join(f"{address}:{c.port}" for address in c.addresses)
