@@ -31,12 +31,6 @@ def image_id(image: str) -> str:
     return res.stdout.strip()
 
 
-def repo_digests(image: str) -> list[str]:
-    res = runner.run(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image], check=False,
-                     timeout=60)
-    return list(json.loads(res.stdout or "null") or []) if res.ok else []
-
-
 def served_digest(port: int, name: str, tag: str) -> str:
     """The digest the registry serves for name:tag ('' when none): a HEAD, read-only."""
     import http.client
@@ -53,48 +47,61 @@ def served_digest(port: int, name: str, tag: str) -> str:
         conn.close()
 
 
-def unchanged_in_registry(image: str, target: str, port: int) -> bool:
-    """The target tag is this very image (same ID) and the registry serves the digest docker last pushed."""
-    if not _exists(target) or image_id(target) != image_id(image):
-        return False
-    repo, _, tag = target.removeprefix(f"localhost:{port}/").rpartition(":")
+def _tagged(image: str) -> tuple[str, list[str]] | None:
+    """(ID, RepoDigests) of a local tag in one `docker image inspect`; None when there is no such tag."""
+    res = runner.run(["docker", "image", "inspect", "--format", "{{.Id}} {{json .RepoDigests}}", image],
+                     check=False, timeout=60)
+    if not res.ok:
+        return None
+    found, _, digests = res.stdout.strip().partition(" ")
+    return found, list(json.loads(digests or "null") or [])
+
+
+def _path_and_tag(target: str, port: int) -> tuple[str, str]:
+    """localhost:5001/forail-platform/forail-backend:dev -> (forail-platform/forail-backend, dev)."""
+    path, _, tag = target.removeprefix(f"localhost:{port}/").rpartition(":")
+    return path, tag
+
+
+def unchanged_digest(image: str, target: str, port: int) -> str:
+    """The digest the registry serves for ``target`` when the target tag is this very image (same ID) and the
+    registry still serves the digest docker last pushed; '' when it must be pushed."""
+    tagged = _tagged(target)
+    if tagged is None or tagged[0] != image_id(image):
+        return ""
+    repo, tag = _path_and_tag(target, port)
     served = served_digest(port, repo, tag)
-    return bool(served) and f"localhost:{port}/{repo}@{served}" in repo_digests(target)
+    return served if served and f"localhost:{port}/{repo}@{served}" in tagged[1] else ""
 
 
-def _exists(image: str) -> bool:
-    return runner.run(["docker", "image", "inspect", image], check=False, timeout=60).ok
+def _push(cfg: Config, image: str, say: Callable[[str], None], echo: Callable[[str], None] | None) -> tuple[str, str]:
+    """Push one image unless unchanged: (the reference, the digest the registry serves for it)."""
+    port = cfg.registry.port
+    target = local_reference(image, port)
+    digest = unchanged_digest(image, target, port)
+    if digest:
+        say(f"{image}: unchanged, {target} already serves it (nothing sent)")
+        return target, digest
+    runner.run(["docker", "tag", image, target], timeout=60)
+    runner.run(["docker", "push", target], timeout=1800, echo=echo,
+               hint=f"is the local registry up? `docker logs devcluster-registry` (port {port})")
+    say(f"{image}: pushed as {target} (only layers the registry lacked were sent)")
+    return target, served_digest(port, *_path_and_tag(target, port))
 
 
 def push_images(cfg: Config, images: list[str], say: Callable[[str], None],
                 echo: Callable[[str], None] | None = None) -> list[str]:
     """Push each image to the local registry unless unchanged; the references pushed or kept."""
-    out = []
-    for image in images:
-        target = local_reference(image, cfg.registry.port)
-        if unchanged_in_registry(image, target, cfg.registry.port):
-            say(f"{image}: unchanged, {target} already serves it (nothing sent)")
-        else:
-            runner.run(["docker", "tag", image, target], timeout=60)
-            runner.run(["docker", "push", target], timeout=1800, echo=echo,
-                       hint=f"is the local registry up? `docker logs devcluster-registry` (port {cfg.registry.port})")
-            say(f"{image}: pushed as {target} (only layers the registry lacked were sent)")
-        out.append(target)
-    return out
+    return [target for target, _ in (_push(cfg, image, say, echo) for image in images)]
 
 
 def push_and_record(cfg: Config, state: State, images: list[str], say: Callable[[str], None],
                     echo: Callable[[str], None] | None = None) -> list[str]:
-    """push_images, then the digest the registry serves for each reference, recorded for the stack's values
+    """push_images, recording the digest the registry serves for each reference for the stack's values
     (tag@digest: a re-push under the same tag changes the pod spec, so it rolls out)."""
-    targets = push_images(cfg, images, say, echo)
-    port = cfg.registry.port
-    digests = {}
-    for target in targets:
-        repo, _, tag = target.removeprefix(f"localhost:{port}/").rpartition(":")
-        digests[target] = served_digest(port, repo, tag)
-    pushed_images.record(state, {ref: digest for ref, digest in digests.items() if digest})
-    return targets
+    pushed = [_push(cfg, image, say, echo) for image in images]
+    pushed_images.record(state, {ref: digest for ref, digest in pushed if digest})
+    return [ref for ref, _ in pushed]
 
 
 def node_image_id(node: str, image: str) -> str:
