@@ -22,10 +22,9 @@ import yaml
 
 from devcluster.clients import runner
 from devcluster.engine.steps import Context, Step
-from devcluster.engine.waiting import wait_for
 from devcluster.errors import DevclusterError
 from devcluster.local.state import write_private
-from devcluster.providers.steps import kubeconfig_reachable, nodes_ready_step
+from devcluster.providers.steps import RECREATE, api_step, nodes_ready_step, wait_api
 
 if TYPE_CHECKING:
     from devcluster.config import Config
@@ -42,7 +41,6 @@ class KindCluster(Protocol):
     def cluster_exists(self) -> bool: ...
 
 HINT = "is Docker running? `docker ps -a --filter label=io.x-k8s.kind.cluster`"
-RECREATE = "devcluster down, then devcluster up (the state dir and generated secrets are kept)"
 
 
 def node_names(cluster: str, hint: str = HINT) -> list[str]:
@@ -163,9 +161,11 @@ class KindLifecycle:
         self.record()
 
     def wait_api(self, ctx: Context) -> None:
-        ctx.reset_kube()
-        wait_for("the API server to answer", lambda: ctx.kube().reachable(), timeout=ctx.config.timeouts.nodes_ready,
-                 console=ctx.console, hint=f"docker logs {self.name}-control-plane; if it never answers: {RECREATE}")
+        wait_api(ctx, self._api_hint)
+
+    @property
+    def _api_hint(self) -> str:
+        return f"docker logs {self.name}-control-plane"
 
     def address_mismatches(self, ctx: Context) -> list[str]:
         now = {n: c["ip"] for n, c in self.containers(self.nodes()).items()}
@@ -214,8 +214,7 @@ class KindLifecycle:
     def start_steps(self) -> list[Step]:
         return [
             *self.resume_steps(),
-            Step("api", "wait until the API server answers", self.wait_api,
-                 lambda ctx: kubeconfig_reachable(ctx)),
+            api_step(self._api_hint),
             nodes_ready_step(self.provider),
             Step("node-addresses", "every Node's InternalIP is its container's address", self._addresses_fail,
                  self._addresses_ok, hint=RECREATE),

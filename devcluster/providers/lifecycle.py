@@ -12,8 +12,6 @@ from devcluster.engine.steps import Step
 from devcluster.errors import ConfigError
 
 PowerState = Literal["running", "stopped", "partly stopped", "absent", "unknown"]
-
-
 class Lifecycle(Protocol):
     def stop_steps(self) -> list[Step]:
         """Steps that stop every node, keeping all cluster state for `start`."""

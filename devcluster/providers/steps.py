@@ -1,4 +1,5 @@
-"""The steps every provider builds the same way: the cluster answers, and all its nodes are Ready.
+"""The steps every provider builds the same way: the cluster answers, all its nodes are Ready, and after a
+start the API server answers again.
 
 Functions of the provider, not methods of its interface: base.py says what a provider is, this module
 what the providers share.
@@ -54,3 +55,19 @@ def nodes_ready_step(provider: Provider) -> Step:
                  hint="kubectl describe nodes; a CNI that is not running keeps nodes NotReady")
 
     return Step("nodes-ready", f"wait until all {expected or ''} nodes are Ready".replace("  ", " "), act, check)
+
+
+# What a start cannot repair: the way out both providers name.
+RECREATE = "devcluster down, then devcluster up (the state dir and generated secrets are kept)"
+
+
+def wait_api(ctx: Context, hint: str) -> None:
+    """Until the restarted API server answers (a new client: the kubeconfig may have just been rewritten)."""
+    ctx.reset_kube()
+    wait_for("the API server to answer", lambda: ctx.kube().reachable(), timeout=ctx.config.timeouts.nodes_ready,
+             console=ctx.console, hint=f"{hint}; if it never answers: {RECREATE}")
+
+
+def api_step(hint: str) -> Step:
+    """The start steps' wait for the API server; ``hint``: where to look when it never answers."""
+    return Step("api", "wait until the API server answers", lambda ctx: wait_api(ctx, hint), kubeconfig_reachable)

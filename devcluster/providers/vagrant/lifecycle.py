@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from devcluster.config import VagrantNode
 from devcluster.engine.steps import Context, Step
-from devcluster.engine.waiting import wait_for
 from devcluster.errors import DevclusterError
-from devcluster.providers.steps import kubeconfig_reachable, nodes_ready_step
+from devcluster.providers.steps import RECREATE, api_step, nodes_ready_step
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -51,7 +50,6 @@ class VagrantCluster(Protocol):
     def registry_hostonly_steps(self, after: str) -> list[Step]: ...
 
 HALTED = ("poweroff", "saved", "aborted")
-RECREATE = "devcluster down, then devcluster up (the state dir and generated secrets are kept)"
 
 
 class VagrantLifecycle:
@@ -138,11 +136,6 @@ class VagrantLifecycle:
                               "; ".join(self.hostonly_problems()) +
                               " (the VM's NIC names a VirtualBox host-only adapter that was made again)", RECREATE)
 
-    def _wait_api(self, ctx: Context) -> None:
-        ctx.reset_kube()
-        wait_for("the API server to answer", lambda: ctx.kube().reachable(), timeout=ctx.config.timeouts.nodes_ready,
-                 console=ctx.console, hint=f"devcluster ssh {self.nodes[0].name}; if it never answers: {RECREATE}")
-
     def stop_steps(self) -> list[Step]:
         order = ", ".join(n.name for n in reversed(self.start_order))
         return [Step("halt-vms", f"vagrant halt {order} (workers first)", self._halt, self._none_running)]
@@ -158,7 +151,6 @@ class VagrantLifecycle:
             *self.provider.registry_hostonly_steps("start-vms"),
             Step("host-only-network", "every VM has its host-only address on eth1 again", self._hostonly_fail,
                  self._hostonly_ok, hint=RECREATE),
-            Step("api", "wait until the API server answers", self._wait_api,
-                 lambda ctx: kubeconfig_reachable(ctx)),
+            api_step(f"devcluster ssh {self.nodes[0].name}"),
             nodes_ready_step(self.provider),
         ]
