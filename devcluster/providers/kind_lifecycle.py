@@ -24,6 +24,7 @@ from devcluster.clients import runner
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
 from devcluster.local.state import write_private
+from devcluster.providers.lifecycle import power_of
 from devcluster.providers.steps import RECREATE, api_step, nodes_ready_step, wait_api
 
 if TYPE_CHECKING:
@@ -87,12 +88,7 @@ class KindLifecycle:
     def power_state(self) -> PowerState:
         if not self.provider.cluster_exists():
             return "absent"
-        running = [c["running"] for c in self.containers(self.nodes()).values()]
-        if not running:
-            return "absent"
-        if all(running):
-            return "running"
-        return "stopped" if not any(running) else "partly stopped"
+        return power_of([c["running"] for c in self.containers(self.nodes()).values()])
 
     def _all(self, running: bool) -> bool:
         states = self.containers(self.nodes())

@@ -12,6 +12,15 @@ from devcluster.engine.steps import Step
 from devcluster.errors import ConfigError
 
 PowerState = Literal["running", "stopped", "partly stopped", "absent", "unknown"]
+def power_of(running: list[bool]) -> PowerState:
+    """A cluster's state from whether each of its nodes runs (no nodes: there is no cluster)."""
+    if not running:
+        return "absent"
+    if all(running):
+        return "running"
+    return "stopped" if not any(running) else "partly stopped"
+
+
 class Lifecycle(Protocol):
     def stop_steps(self) -> list[Step]:
         """Steps that stop every node, keeping all cluster state for `start`."""

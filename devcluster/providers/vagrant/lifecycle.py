@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from devcluster.config import VagrantNode
 from devcluster.engine.steps import Context, Step
 from devcluster.errors import DevclusterError
+from devcluster.providers.lifecycle import power_of
 from devcluster.providers.steps import RECREATE, api_step, nodes_ready_step
 
 if TYPE_CHECKING:
@@ -69,9 +70,7 @@ class VagrantLifecycle:
         wanted = [states.get(n.name, "not_created") for n in self.nodes]
         if all(s == "not_created" for s in wanted):
             return "absent"
-        if all(s == "running" for s in wanted):
-            return "running"
-        return "stopped" if not any(s == "running" for s in wanted) else "partly stopped"
+        return power_of([s == "running" for s in wanted])
 
     # Without vagrant.json there is no cluster, and Vagrant cannot even load the Vagrantfile: the checks
     # say "not done" and the actions refuse with require_cluster's message.
