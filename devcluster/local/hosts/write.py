@@ -17,7 +17,7 @@ from pathlib import Path
 
 from devcluster.clients import runner
 from devcluster.errors import DevclusterError
-from devcluster.local.state import write_synced
+from devcluster.local.state import write_private, write_synced
 
 # Hosts files are mostly ASCII, but a hand-written comment may be Latin-1 or
 # anything else: surrogateescape carries undecodable bytes through unchanged.
@@ -37,11 +37,8 @@ def needs_sudo(target: str, use_sudo: bool | None) -> bool:
 
 def backup(backup_dir: Path, name: str, text: str) -> None:
     """Keep ``text`` (0600) as the newest of the last ``KEEP_BACKUPS`` copies of ``name``."""
-    backup_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    dest = backup_dir / f"{name}.{stamp}.{os.getpid()}"
-    dest.write_bytes(text.encode(ENCODING, ERRORS))
-    os.chmod(dest, 0o600)
+    write_private(backup_dir / f"{name}.{stamp}.{os.getpid()}", text.encode(ENCODING, ERRORS))
     backups = sorted(backup_dir.glob(f"{name}.*"), key=lambda p: p.stat().st_mtime)
     for old in backups[:-KEEP_BACKUPS]:
         old.unlink(missing_ok=True)
